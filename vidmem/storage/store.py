@@ -1,0 +1,398 @@
+"""A memory store is a directory: SQLite (WAL) records, FAISS index files, JPEG keyframes.
+
+Layout::
+
+    STORE/store.sqlite        records, vectors (float16), sources, resumable ingest state
+    STORE/index/<group>.faiss derived vector indexes, rebuilt from SQLite when stale
+    STORE/keyframes/<source>/<clip>.jpg
+
+Writes happen in transactions, one per ingest checkpoint, so a killed ingest leaves the store at
+its last checkpoint and resumes from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidmem.errors import StoreError
+from vidmem.memory.facts import STOPWORDS
+from vidmem.storage.index import VectorIndex
+from vidmem.storage.schema import (
+    DB_NAME,
+    SCHEMA,
+    SCHEMA_VERSION,
+    blob_to_vector,
+    pack_state,
+    unpack_state,
+    vector_to_blob,
+)
+from vidmem.types import MemoryEntry
+
+TEXT_SPACE = "text-space"
+"""Index group over text-encoder vectors of every entry that carries text."""
+
+
+@dataclass
+class SourceRecord:
+    """One indexed video (or stream) in the store."""
+
+    id: int
+    path: str
+    fingerprint: str
+    duration: float | None
+    settings: dict[str, Any]
+    status: str
+    next_clip: int
+    state: dict[str, Any] | None
+
+
+class MemoryStore:
+    """Opens (or creates) a store directory.
+
+    Args:
+        root: the store directory.
+        create: create the store when the directory is missing or empty.
+
+    Raises:
+        StoreError: not a store, a store from a newer schema, or unreadable.
+    """
+
+    def __init__(self, root: str | Path, create: bool = False) -> None:
+        self.root = Path(root)
+        self._check_root(create)
+        try:
+            self.db = sqlite3.connect(self.root / DB_NAME, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            version = self._schema_version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.root} is not a readable vidmem store ({exc})") from None
+        if version is None:
+            self.db.executescript(SCHEMA)
+            self.set_meta("schema_version", SCHEMA_VERSION)
+            self.set_meta("created", time.time())
+        elif version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.root} has schema version {version}, newer than this vidmem supports "
+                f"({SCHEMA_VERSION}); upgrade vidmem to read it"
+            )
+        self._indexes: dict[str, VectorIndex] = {}
+
+    def _check_root(self, create: bool) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root} is a file, not a store directory")
+        if (self.root / DB_NAME).is_file():
+            return
+        if not create:
+            if not self.root.exists():
+                raise StoreError(f"no store at {self.root} (index a video into it first)")
+            raise StoreError(f"{self.root} is not a vidmem store (no {DB_NAME} inside)")
+        if self.root.exists() and any(self.root.iterdir()):
+            raise StoreError(f"{self.root} is not a vidmem store and is not empty; choose a new or empty directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _schema_version(self) -> int | None:
+        has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            raise StoreError(f"{self.root} has a database without a schema version; not a vidmem store")
+        return int(json.loads(row[0]))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- metadata -------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- sources --------------------------------------------------------------------------
+
+    def find_source(self, fingerprint: str) -> SourceRecord | None:
+        row = self.db.execute(
+            "SELECT id, path, fingerprint, duration, settings, status, next_clip, state "
+            "FROM sources WHERE fingerprint=?",
+            (fingerprint,),
+        ).fetchone()
+        return None if row is None else _source_from_row(row)
+
+    def sources(self) -> list[SourceRecord]:
+        rows = self.db.execute(
+            "SELECT id, path, fingerprint, duration, settings, status, next_clip, NULL FROM sources ORDER BY id"
+        ).fetchall()
+        return [_source_from_row(r) for r in rows]
+
+    def add_source(self, path: str, fingerprint: str, duration: float | None, settings: dict) -> int:
+        cur = self.db.execute(
+            "INSERT INTO sources(path, fingerprint, duration, settings, status, next_clip, updated) "
+            "VALUES (?, ?, ?, ?, 'partial', 0, ?)",
+            (path, fingerprint, duration, json.dumps(settings), time.time()),
+        )
+        return int(cur.lastrowid)
+
+    def save_progress(self, source_id: int, next_clip: int, state: dict[str, Any], status: str) -> None:
+        """Records how far an ingest got and its builder state (call inside a transaction)."""
+        self.db.execute(
+            "UPDATE sources SET next_clip=?, state=?, status=?, updated=? WHERE id=?",
+            (next_clip, pack_state(state), status, time.time(), source_id),
+        )
+
+    def delete_source(self, source_id: int) -> None:
+        """Removes a source and its entries (used by ``--reindex``)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM entries WHERE source_id=?", (source_id,))
+            self.db.execute("DELETE FROM sources WHERE id=?", (source_id,))
+        kf_dir = self.root / "keyframes" / str(source_id)
+        if kf_dir.is_dir():
+            for f in kf_dir.iterdir():
+                f.unlink()
+            kf_dir.rmdir()
+
+    # --- entries --------------------------------------------------------------------------
+
+    def insert_entries(self, source_id: int, entries: Sequence[MemoryEntry]) -> list[int]:
+        """Writes entries (call inside a transaction); returns their new ids."""
+        ids = []
+        now = time.time()
+        for e in entries:
+            cur = self.db.execute(
+                "INSERT INTO entries(source_id, store, scale, t_start, t_end, vector, tvector, keyframe, "
+                "text, encoder, written_at, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    source_id, e.store, e.scale, float(e.t_start), float(e.t_end),
+                    vector_to_blob(e.vector), vector_to_blob(e.extra.get("_tvector")),
+                    e.keyframe, e.text, e.encoder, e.written_at or now,
+                    json.dumps({k: v for k, v in e.extra.items() if not k.startswith("_")}),
+                ),
+            )  # fmt: skip
+            e.id = int(cur.lastrowid)
+            ids.append(e.id)
+        return ids
+
+    def replace_entries(self, source_id: int, store: str, scale: str, entries: Sequence[MemoryEntry]) -> None:
+        """Replaces one (store, scale) group of a source, e.g. semantic prototypes that evolve."""
+        self.db.execute("DELETE FROM entries WHERE source_id=? AND store=? AND scale=?", (source_id, store, scale))
+        self.insert_entries(source_id, entries)
+
+    def get_entries(self, ids: Sequence[int]) -> list[MemoryEntry]:
+        """Entries by id, in the order given (unknown ids are left out)."""
+        if not len(ids):
+            return []
+        wanted = [int(i) for i in ids]
+        rows = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                "SELECT e.id, e.store, e.scale, e.t_start, e.t_end, e.vector, e.keyframe, e.text, "
+                f"s.path, e.encoder, e.written_at, e.extra FROM entries e JOIN sources s ON s.id = e.source_id "
+                f"WHERE e.id IN ({marks})",
+                chunk,
+            ):
+                rows[row[0]] = row
+        return [_entry_from_row(rows[i]) for i in wanted if i in rows]
+
+    def select_ids(
+        self,
+        store: str | None = None,
+        scale: str | None = None,
+        t_min: float | None = None,
+        t_max: float | None = None,
+        source_id: int | None = None,
+        with_text: bool = False,
+    ) -> np.ndarray:
+        """Ids of entries matching filters; a time window keeps entries overlapping it."""
+        where, args = _filters(store, scale, t_min, t_max, source_id)
+        if with_text:
+            where.append("tvector IS NOT NULL")
+        sql = "SELECT id FROM entries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY t_start"
+        return np.array([r[0] for r in self.db.execute(sql, args)], dtype=np.int64)
+
+    def count(self, store: str | None = None, scale: str | None = None) -> int:
+        where, args = _filters(store, scale, None, None, None)
+        sql = "SELECT COUNT(*) FROM entries" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    def groups(self) -> list[tuple[str, str, int]]:
+        """(store, scale, count) for every group holding entries."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.db.execute(
+                "SELECT store, scale, COUNT(*) FROM entries GROUP BY store, scale ORDER BY store, scale"
+            )
+        ]
+
+    def lexical_search(
+        self, query: str, k: int, allowed_ids: np.ndarray | None = None, require_all: bool = False
+    ) -> list[tuple[int, float]]:
+        """BM25 over entry text (SQLite FTS5); returns (id, score) best first, score > 0.
+
+        ``require_all`` keeps only entries containing every content word of the query.
+        """
+        terms = query_terms(query)
+        if not terms:
+            return []
+        match = (" AND " if require_all else " OR ").join(f'"{t}"' for t in terms)
+        rows = self.db.execute(
+            "SELECT rowid, bm25(entries_fts) FROM entries_fts WHERE entries_fts MATCH ? ORDER BY bm25(entries_fts) "
+            "LIMIT ?",
+            (match, max(k * 20, 200)),
+        ).fetchall()
+        allowed = None if allowed_ids is None else set(allowed_ids.tolist())
+        hits = [(int(r[0]), -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
+        return hits[:k]
+
+    def keyframe_path(self, name: str | None) -> str | None:
+        return None if not name else str((self.root / "keyframes" / name).resolve())
+
+    # --- vector indexes -------------------------------------------------------------------
+
+    def index(self, group: str) -> VectorIndex | None:
+        """The vector index of a group (``episodic@clip``, ``visual``, ``semantic``, ``text-space``).
+
+        Loaded from its file when it matches SQLite, otherwise rebuilt from SQLite and saved.
+        Returns None when the group holds no vectors.
+        """
+        if group in self._indexes:
+            return self._indexes[group]
+        column, where, args = self._group_query(group)
+        signature = list(
+            self.db.execute(
+                f"SELECT COUNT(*), COALESCE(MAX(id),0), COALESCE(SUM(id),0) FROM entries {where}", args
+            ).fetchone()
+        )
+        if signature[0] == 0:
+            return None
+        path = self.root / "index" / f"{group}.faiss"
+        manifest = self._index_manifest()
+        index = None
+        if path.is_file() and manifest.get(group) == signature:
+            with contextlib.suppress(RuntimeError):
+                index = VectorIndex.load(path)
+        if index is None:
+            index = self._build_index(column, where, args, int(signature[0]))
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(exist_ok=True)
+                index.save(path)
+                manifest[group] = signature
+                self._write_index_manifest(manifest)
+        self._indexes[group] = index
+        return index
+
+    def _group_query(self, group: str) -> tuple[str, str, tuple]:
+        if group == TEXT_SPACE:
+            return "tvector", "WHERE tvector IS NOT NULL", ()
+        store, _, scale = group.partition("@")
+        if scale:
+            return "vector", "WHERE vector IS NOT NULL AND store=? AND scale=?", (store, scale)
+        return "vector", "WHERE vector IS NOT NULL AND store=?", (store,)
+
+    def _build_index(self, column: str, where: str, args: tuple, n: int) -> VectorIndex:
+        index = None
+        cur = self.db.execute(f"SELECT id, {column} FROM entries {where} ORDER BY id", args)
+        while rows := cur.fetchmany(4096):
+            vecs = np.stack([blob_to_vector(r[1]) for r in rows])
+            if index is None:
+                index = VectorIndex.for_size(vecs.shape[1], n)
+            index.add(np.array([r[0] for r in rows], dtype=np.int64), vecs)
+        assert index is not None
+        return index
+
+    def _index_manifest(self) -> dict[str, list]:
+        path = self.root / "index" / "manifest.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_index_manifest(self, manifest: dict[str, list]) -> None:
+        path = self.root / "index" / "manifest.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest))
+        tmp.replace(path)
+
+    def refresh_indexes(self) -> None:
+        """Drops cached indexes so the next use rebuilds stale ones (after writes)."""
+        self._indexes.clear()
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+def _filters(store, scale, t_min, t_max, source_id) -> tuple[list[str], list]:
+    where, args = [], []
+    for col, val in (("store", store), ("scale", scale), ("source_id", source_id)):
+        if val is not None:
+            where.append(f"{col}=?")
+            args.append(val)
+    if t_min is not None:
+        where.append("t_end>=?")
+        args.append(float(t_min))
+    if t_max is not None:
+        where.append("t_start<=?")
+        args.append(float(t_max))
+    return where, args
+
+
+def query_terms(query: str) -> list[str]:
+    """Content words of a query, lower-cased (stopwords and question words removed)."""
+    import re
+
+    return [t for t in re.findall(r"[\w']+", query.lower()) if len(t) > 1 and t not in _STOPWORDS]
+
+
+_QUESTION_WORDS = frozenset(
+    "many much times time video said say says shown show written write appear appears appeared happen happens happened"
+    "".split()
+)
+_STOPWORDS = STOPWORDS | _QUESTION_WORDS
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _source_from_row(row: tuple) -> SourceRecord:
+    return SourceRecord(
+        id=row[0], path=row[1], fingerprint=row[2], duration=row[3], settings=json.loads(row[4]),
+        status=row[5], next_clip=row[6], state=unpack_state(row[7]) if row[7] else None,
+    )  # fmt: skip
+
+
+def _entry_from_row(row: tuple) -> MemoryEntry:
+    return MemoryEntry(
+        id=row[0], store=row[1], scale=row[2], t_start=row[3], t_end=row[4], vector=blob_to_vector(row[5]),
+        keyframe=row[6], text=row[7], source=row[8], encoder=row[9], written_at=row[10], extra=json.loads(row[11]),
+    )  # fmt: skip
