@@ -2,56 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
 @dataclass
 class NoveltyMeter:
-    """Tracks an exponential mean and variance of cosine distances between consecutive vectors.
+    """Robust statistics of recent cosine distances between consecutive vectors.
 
-    A distance is *novel* when it exceeds ``mean + k * std`` of what the stream has shown so far
-    (and an absolute floor), so thresholds need no tuning per encoder.
+    A distance is *novel* when it exceeds ``median + k * 1.4826 * MAD`` of the last ``window``
+    distances (and an absolute floor). Median and MAD ignore the rare large jumps themselves, so a
+    stream full of cuts does not raise its own threshold, and no threshold is tuned per encoder.
 
     Args:
-        k: how many standard deviations above the mean count as novel.
+        k: robust standard deviations above the median that count as novel.
         floor: distances below this are never novel (static video).
-        alpha: weight of the newest distance in the running statistics.
+        window: how many recent distances the statistics cover.
         warmup: distances seen before any verdict is given.
     """
 
-    k: float = 2.0
+    k: float = 3.0
     floor: float = 0.02
-    alpha: float = 0.1
+    window: int = 64
     warmup: int = 4
-    mean: float = 0.0
-    var: float = 0.0
-    seen: int = 0
+    recent: list[float] = field(default_factory=list)
 
     def threshold(self) -> float:
-        return max(self.floor, self.mean + self.k * float(np.sqrt(self.var)))
+        if not self.recent:
+            return self.floor
+        values = np.asarray(self.recent)
+        median = float(np.median(values))
+        mad = float(np.median(np.abs(values - median)))
+        return max(self.floor, median + self.k * 1.4826 * mad)
 
     def is_novel(self, distance: float) -> bool:
-        """Whether ``distance`` is novel; it also updates the statistics."""
-        novel = self.seen >= self.warmup and distance > self.threshold()
+        """Whether ``distance`` is novel; it also joins the statistics."""
+        novel = len(self.recent) >= self.warmup and distance > self.threshold()
         self.update(distance)
         return novel
 
     def update(self, distance: float) -> None:
-        if self.seen == 0:
-            self.mean, self.var = distance, 0.0
-        else:
-            delta = distance - self.mean
-            self.mean += self.alpha * delta
-            self.var = (1 - self.alpha) * (self.var + self.alpha * delta * delta)
-        self.seen += 1
+        self.recent.append(float(distance))
+        del self.recent[: -self.window]
 
     def state(self) -> list[float]:
-        return [self.mean, self.var, float(self.seen)]
+        return list(self.recent)
 
     def load(self, values: list[float]) -> None:
-        self.mean, self.var, self.seen = float(values[0]), float(values[1]), int(values[2])
+        self.recent = [float(v) for v in values]
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:

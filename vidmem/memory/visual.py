@@ -21,7 +21,7 @@ class VisualConfig:
 
     min_gap: float = 4.0
     max_gap: float = 60.0
-    novelty_k: float = 1.0
+    novelty_k: float = 3.0
     thumb_side: int = 256
     jpeg_quality: int = 75
 

@@ -90,7 +90,7 @@ class MemoryWriter:
         entry = MemoryEntry(
             store="episodic", scale="clip", t_start=clip.t_start, t_end=clip.t_end, vector=vector,
             keyframe=self.last_keyframe, text=" ".join(dict.fromkeys(t for t in texts if t)),
-            source=self.source, encoder=self.encoder, extra={"clips": 1, "index": clip.index},
+            source=self.source, encoder=self.encoder, extra={"clips": 1, "index": clip.index, "_frames": vecs},
         )  # fmt: skip
         batch.entries.append(entry)
         batch.entries.extend(self.episodic.add(entry, novel))

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS entries (
     t_start REAL NOT NULL,
     t_end REAL NOT NULL,
     vector BLOB,
+    frames BLOB,
     tvector BLOB,
     keyframe TEXT,
     text TEXT NOT NULL DEFAULT '',

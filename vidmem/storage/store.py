@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -188,11 +189,12 @@ class MemoryStore:
         now = time.time()
         for e in entries:
             cur = self.db.execute(
-                "INSERT INTO entries(source_id, store, scale, t_start, t_end, vector, tvector, keyframe, "
-                "text, encoder, written_at, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO entries(source_id, store, scale, t_start, t_end, vector, frames, tvector, keyframe, "
+                "text, encoder, written_at, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     source_id, e.store, e.scale, float(e.t_start), float(e.t_end),
-                    vector_to_blob(e.vector), vector_to_blob(e.extra.get("_tvector")),
+                    vector_to_blob(e.vector), vector_to_blob(e.extra.get("_frames")),
+                    vector_to_blob(e.extra.get("_tvector")),
                     e.keyframe, e.text, e.encoder, e.written_at or now,
                     json.dumps({k: v for k, v in e.extra.items() if not k.startswith("_")}),
                 ),
@@ -222,6 +224,16 @@ class MemoryStore:
             ):
                 rows[row[0]] = row
         return [_entry_from_row(rows[i]) for i in wanted if i in rows]
+
+    def frame_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Per-frame vectors ``float32 [T,D]`` of clip entries that stored them, by id."""
+        out = {}
+        for chunk in _chunks([int(i) for i in ids], 500):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, frames, length(vector) FROM entries WHERE frames IS NOT NULL AND id IN ({marks})"
+            for eid, blob, vlen in self.db.execute(sql, chunk):
+                out[eid] = blob_to_vector(blob).reshape(-1, vlen // 2)
+        return out
 
     def select_ids(
         self,
@@ -365,11 +377,27 @@ def _filters(store, scale, t_min, t_max, source_id) -> tuple[list[str], list]:
     return where, args
 
 
-def query_terms(query: str) -> list[str]:
-    """Content words of a query, lower-cased (stopwords and question words removed)."""
-    import re
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` with possessives and contractions cut off ("where's" -> "where")."""
+    out = []
+    for w in re.findall(r"[\w']+", text.lower()):
+        w = re.sub(r"('s|'re|'ve|'ll|'d|n't|')$", "", w)
+        if w:
+            out.append(w)
+    return out
 
-    return [t for t in re.findall(r"[\w']+", query.lower()) if len(t) > 1 and t not in _STOPWORDS]
+
+def query_terms(query: str) -> list[str]:
+    """Content words of a query (stopwords and question words removed)."""
+    return [t for t in words(query) if len(t) > 1 and t not in _STOPWORDS]
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper, close enough to FTS5's porter stemmer for word-coverage checks."""
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + repl
+    return word
 
 
 _QUESTION_WORDS = frozenset(

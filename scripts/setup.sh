@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up this checkout on a fresh Debian machine: system packages (tesseract OCR, ffmpeg), a
+# virtual environment in .venv, and the Python packages. Safe to run again: it skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "[setup] $*" >&2; }
+
+apt_missing=()
+command -v ffmpeg >/dev/null 2>&1 || apt_missing+=(ffmpeg)
+if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then
+  apt_missing+=(tesseract-ocr tesseract-ocr-eng)
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  log "installing system packages: ${apt_missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+  || { echo "error: vidmem needs Python 3.11 or newer ($python is $("$python" --version 2>&1))" >&2; exit 1; }
+[ -x .venv/bin/python ] || { log "creating .venv"; "$python" -m venv .venv; }
+
+# Re-install only when the dependency list changed since the last successful set-up.
+stamp=.venv/.vidmem-setup
+want=$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing Python packages (first time: several minutes)"
+  .venv/bin/pip install -q --upgrade pip
+  # open_clip needs torchvision; these two releases are the pair pip may install on this kind of machine.
+  .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+  .venv/bin/pip install -q -e ".[clip,dev]"
+  echo "$want" > "$stamp"
+fi
+log "ready: .venv/bin/vidmem"

@@ -1,0 +1,207 @@
+"""Retrieval primitives over a store: visual search, hybrid text search, time windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidmem.storage.store import TEXT_SPACE, MemoryStore, query_terms, stem, words
+from vidmem.types import Evidence, MemoryEntry
+
+RERANK_POOL = 64
+"""Clip candidates re-ranked frame by frame for image queries."""
+
+FUSION_POOL = 100
+"""Candidates each side of hybrid search contributes before fusion."""
+
+DENSE_WEIGHT = 0.7
+"""Weight of the dense cosine in hybrid scores; the lexical part gets the rest.
+
+Fusion is a convex combination of normalised scores (Bruch et al. 2022 found it beats reciprocal
+rank fusion): ``0.7 * max(cos, 0) + 0.3 * coverage * bm25 / best_bm25``, where ``coverage`` is the
+fraction of the query's content words an entry contains. Weighting BM25 by coverage keeps an entry
+that shares one incidental word with the question from outranking a true paraphrase.
+"""
+
+
+@dataclass
+class Hit:
+    """A retrieved entry with its score and how it was found (``dense``, ``lexical``, ``fused``)."""
+
+    entry: MemoryEntry
+    score: float
+    via: str
+    cosine: float | None = None
+    coverage: float | None = None
+
+    @property
+    def group(self) -> str:
+        e = self.entry
+        if e.store == "episodic":
+            return f"episodic@{e.scale}"
+        return e.store
+
+    def evidence(self, store: MemoryStore) -> Evidence:
+        return Evidence(
+            source=self.group, t_start=self.entry.t_start, t_end=self.entry.t_end, score=self.score,
+            text=self.entry.text, keyframe=store.keyframe_path(self.entry.keyframe), video=self.entry.source,
+        )  # fmt: skip
+
+
+class MemoryReader:
+    """Reads a store for the agent.
+
+    Args:
+        store: an open store.
+        encoder: the store's visual encoder (for image queries, and text queries when it has a text tower).
+        text_encoder: the store's text encoder, or None when the store holds no text.
+    """
+
+    def __init__(self, store: MemoryStore, encoder, text_encoder) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.text_encoder = text_encoder
+
+    @property
+    def has_text(self) -> bool:
+        return self.text_encoder is not None and self.store.index(TEXT_SPACE) is not None
+
+    def groups(self) -> list[str]:
+        return [f"{s}@{sc}" if s == "episodic" else s for s, sc, _ in self.store.groups()]
+
+    def search_vector(
+        self, query: np.ndarray, group: str, k: int, window: tuple[float, float] | None = None
+    ) -> list[Hit]:
+        """Dense search of one visual group (``episodic@clip``, ``visual``, ``semantic``).
+
+        Clips are found by their mean vector, then re-ranked by their best single frame (a query
+        image is one frame; a clip's mean blurs where things are), over ``RERANK_POOL`` candidates.
+        """
+        if group == "episodic@clip":
+            pool = self._search_group(query, group, max(k, RERANK_POOL), window)
+            frames = self.store.frame_vectors([h.entry.id for h in pool])
+            for h in pool:
+                if h.entry.id in frames:
+                    h.score = h.cosine = float((frames[h.entry.id] @ query).max())
+            return sorted(pool, key=lambda h: -h.score)[:k]
+        return self._search_group(query, group, k, window)
+
+    def _search_group(
+        self, query: np.ndarray, group: str, k: int, window: tuple[float, float] | None = None
+    ) -> list[Hit]:
+        index = self.store.index(group)
+        if index is None:
+            return []
+        allowed = None
+        if window is not None:
+            store, _, scale = group.partition("@")
+            allowed = self.store.select_ids(store, scale or None, window[0], window[1])
+            if len(allowed) == 0:
+                return []
+        scores, ids = index.search(query[None].astype(np.float32), k, allowed)
+        return self._hits(ids[0], scores[0], "dense")
+
+    def search_text(
+        self,
+        query: str,
+        k: int,
+        window: tuple[float, float] | None = None,
+        stores: tuple[str, ...] | None = None,
+    ) -> list[Hit]:
+        """Hybrid search over everything carrying text: dense (text encoder) + BM25, fused (see ``fuse``).
+
+        Both sides return at least ``FUSION_POOL`` candidates, so the fused top-k does not depend on k.
+        """
+        if not self.has_text:
+            return []
+        allowed = self._text_ids(window, stores)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        pool = max(3 * k, FUSION_POOL)
+        dense = self.dense_text(query, pool, allowed)
+        lexical = self.lexical_text(query, pool, allowed)
+        return fuse(dense, lexical, k)
+
+    def dense_text(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+        index = self.store.index(TEXT_SPACE)
+        if index is None:
+            return []
+        qv = self.text_encoder.encode_text([query])[0]
+        scores, ids = index.search(qv[None], k, allowed)
+        return self._hits(ids[0], scores[0], "dense")
+
+    def lexical_text(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+        pairs = self.store.lexical_search(query, k, allowed)
+        entries = {e.id: e for e in self.store.get_entries([i for i, _ in pairs])}
+        terms = query_terms(query)
+        return [
+            Hit(entries[i], s, "lexical", coverage=term_coverage(terms, entries[i].text))
+            for i, s in pairs
+            if i in entries
+        ]
+
+    def texts_during(self, t0: float, t1: float) -> list[MemoryEntry]:
+        """Text entries (subtitles, captions, on-screen text) overlapping ``[t0, t1]`` by more than a touch."""
+        eps = 1e-3 if t1 - t0 > 2e-3 else 0.0
+        return self.store.get_entries(self.store.select_ids("text", None, t0 + eps, t1 - eps))
+
+    def _text_ids(self, window, stores) -> np.ndarray | None:
+        if window is None and stores is None:
+            return None
+        ids = [
+            self.store.select_ids(s, None, *(window or (None, None)), with_text=True)
+            for s in (stores or ("episodic", "visual", "semantic", "text"))
+        ]
+        return np.concatenate(ids) if ids else np.zeros(0, np.int64)
+
+    def _hits(self, ids: np.ndarray, scores: np.ndarray, via: str) -> list[Hit]:
+        keep = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i >= 0]
+        entries = {e.id: e for e in self.store.get_entries([i for i, _ in keep])}
+        return [Hit(entries[i], s, via, cosine=s) for i, s in keep if i in entries]
+
+    def text_similarity(self, texts: list[str], others: list[str]) -> np.ndarray:
+        """Cosine ``float [len(texts), len(others)]`` in the text encoder's space."""
+        a = self.text_encoder.encode_text(texts)
+        b = self.text_encoder.encode_text(others)
+        return a @ b.T
+
+
+def fuse(dense: list[Hit], lexical: list[Hit], k: int) -> list[Hit]:
+    """Convex combination of a dense and a lexical ranking (see ``DENSE_WEIGHT``)."""
+    best_lex = max((h.score for h in lexical), default=0.0)
+    parts: dict[int, list[float]] = {}
+    entries: dict[int, Hit] = {}
+    for h in dense:
+        parts.setdefault(h.entry.id, [0.0, 0.0])[0] = max(0.0, h.score)
+        entries[h.entry.id] = h
+    for h in lexical:
+        coverage = h.coverage if h.coverage is not None else 1.0
+        parts.setdefault(h.entry.id, [0.0, 0.0])[1] = coverage * h.score / best_lex if best_lex > 0 else 0.0
+        entries.setdefault(h.entry.id, h)
+    scored = {i: DENSE_WEIGHT * d + (1 - DENSE_WEIGHT) * lx for i, (d, lx) in parts.items()}
+    order = sorted(scored, key=lambda i: -scored[i])[:k]
+    out = []
+    for i in order:
+        d, lx = parts[i]
+        via = "+".join(name for name, v in (("dense", d), ("lexical", lx)) if v > 0) or "dense"
+        out.append(Hit(entries[i].entry, scored[i], via, entries[i].cosine))
+    return out
+
+
+def merge_rankings(rankings: list[list[Hit]], k: int) -> list[Hit]:
+    """Merges rankings whose scores share a scale (cosines of one space): best score per entry."""
+    best: dict[int, Hit] = {}
+    for ranking in rankings:
+        for h in ranking:
+            if h.entry.id not in best or h.score > best[h.entry.id].score:
+                best[h.entry.id] = h
+    return sorted(best.values(), key=lambda h: -h.score)[:k]
+
+
+def term_coverage(terms: list[str], text: str) -> float:
+    """Fraction of query terms found in ``text``, compared by stem."""
+    if not terms:
+        return 0.0
+    have = {stem(w) for w in words(text)}
+    return sum(stem(t) in have for t in terms) / len(terms)

@@ -1,0 +1,388 @@
+"""Ingest: video -> sampler -> clips -> encoder -> memory writer -> store, resumable.
+
+Every ``commit_every`` clips the new entries, keyframes and the writer's state are committed in
+one SQLite transaction, so an ingest killed at any moment resumes from its last checkpoint and
+ends with the same store an uninterrupted run would have built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidmem.errors import StoreError, VidmemError
+from vidmem.memory.consolidate import plan_merges
+from vidmem.memory.episodic import EpisodicConfig
+from vidmem.memory.novelty import unit
+from vidmem.memory.semantic import SemanticConfig
+from vidmem.memory.visual import VisualConfig
+from vidmem.memory.writer import Batch, MemoryWriter, write_keyframes
+from vidmem.storage.store import MemoryStore
+from vidmem.types import MemoryEntry
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How a video becomes memory.
+
+    Attributes:
+        fps: frames sampled per second of video.
+        clip_seconds: clip length; the finest episodic scale.
+        encoder: visual encoder name, preset or YAML path (``classical``, ``tiny``, ``clip-b32``).
+        text_encoder: text encoder preset for subtitles, captions and on-screen text.
+        commit_every: clips per checkpoint transaction.
+        clip_budget: clip entries kept per source; beyond it similar neighbours merge.
+        ocr: read on-screen text from keyframes (needs tesseract).
+        subtitles: SRT/VTT files; ``auto_subtitles`` also finds ``<stem>.srt/.vtt`` beside the video.
+        captions: a caption JSON file (seconds or ``"start_end"`` frame keys).
+        embedded_subtitles: read subtitle streams inside the container.
+        max_side: frames are downscaled so their longer side is at most this (pixels).
+        backend: ``auto``, ``decord`` or ``pyav``.
+    """
+
+    fps: float = 1.0
+    clip_seconds: float = 2.0
+    encoder: str = "classical"
+    text_encoder: str = "minilm"
+    episodic: EpisodicConfig = field(default_factory=EpisodicConfig)
+    visual: VisualConfig = field(default_factory=VisualConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    commit_every: int = 16
+    clip_budget: int = 20_000
+    ocr: bool = True
+    subtitles: tuple[str, ...] = ()
+    captions: str | None = None
+    auto_subtitles: bool = True
+    embedded_subtitles: bool = True
+    max_side: int = 640
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fps <= 60:
+            raise ValueError(f"fps must be in (0, 60], got {self.fps}")
+        if (
+            self.clip_seconds * self.fps < 1
+            or abs(round(self.clip_seconds * self.fps) - self.clip_seconds * self.fps) > 1e-6
+        ):
+            raise ValueError("clip_seconds * fps must be a whole number of frames >= 1")
+        if self.commit_every < 1 or self.clip_budget < 10:
+            raise ValueError("commit_every must be >= 1 and clip_budget >= 10")
+
+    def settings(self, encoder_id: str) -> dict[str, Any]:
+        """What must match for a resume to continue the same memory."""
+        return {
+            "fps": self.fps, "clip_seconds": self.clip_seconds, "encoder": encoder_id,
+            "episodic": asdict(self.episodic), "visual": asdict(self.visual), "semantic": asdict(self.semantic),
+            "commit_every": self.commit_every, "ocr": self.ocr, "max_side": self.max_side,
+        }  # fmt: skip
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did."""
+
+    video: str
+    store: str
+    source_id: int
+    status: str  # "indexed", "resumed", "already indexed"
+    clips: int
+    new_clips: int
+    seconds: float
+    entries: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fingerprint(path: Path) -> str:
+    """Content identity of a file: size plus hashes of its first and last megabyte."""
+    size = path.stat().st_size
+    h = hashlib.sha1(str(size).encode())
+    with path.open("rb") as f:
+        h.update(f.read(1 << 20))
+        if size > 2 << 20:
+            f.seek(-(1 << 20), 2)
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def index_video(
+    video: str | Path, store_dir: str | Path, config: IngestConfig | None = None, progress: bool = False,
+    reindex: bool = False, encoder: Any = None,
+) -> IngestReport:  # fmt: skip
+    """Indexes one video file into a store (created when missing), resuming a partial ingest.
+
+    Bad input raises a ``VidmemError`` before the store is touched.
+    """
+    from vidmem.io import probe_video
+
+    config = config or IngestConfig()
+    path = Path(video)
+    info = probe_video(str(path), backend=config.backend)
+    spans = load_text_spans(path, config, info.fps, info.duration)
+    ocr = _ocr_reader(config)
+    started = time.perf_counter()
+    with MemoryStore(store_dir, create=True) as store:
+        encoder = encoder or _store_encoder(store, config.encoder)
+        encoder_id = f"{encoder.name}:{encoder.version}"
+        settings = json.loads(json.dumps(config.settings(encoder_id)))  # as stored: tuples become lists
+        src = store.find_source(fingerprint(path))
+        if src is not None and (reindex or src.settings != settings):
+            if not reindex:
+                raise StoreError(
+                    f"{path.name} is already in {store_dir} with other settings; pass --reindex to rebuild it"
+                )
+            store.delete_source(src.id)
+            src = None
+        if src is not None and src.status == "complete":
+            return _report(store, path, src.id, "already indexed", src.next_clip, 0, started)
+        source_id = src.id if src else store.add_source(str(path.resolve()), fingerprint(path), info.duration, settings)
+        writer = MemoryWriter(
+            source_id, str(path.resolve()), encoder_id, encoder.dim, config.episodic, config.visual,
+            config.semantic, spans, ocr,
+        )  # fmt: skip
+        start_clip = 0
+        if src is not None and src.state is not None:
+            writer.load_state(src.state)
+            start_clip = src.next_clip
+        run = _Run(store, source_id, writer, config, _TextVectors(store, config.text_encoder))
+        total = max(1, int(np.ceil(info.duration / config.clip_seconds))) if info.duration else None
+        clips = _clips(path, config, info.duration, start_clip)
+        next_clip = run.consume(clips, encoder, start_clip, total, progress)
+        run.finish(next_clip)
+        status = "resumed" if start_clip else "indexed"
+        return _report(store, path, source_id, status, next_clip, next_clip - start_clip, started)
+
+
+def _clips(path: Path, config: IngestConfig, duration: float | None, start_clip: int) -> Iterator:
+    from vidmem.io import chunk_clips, sample_frames
+
+    frames = sample_frames(
+        str(path), fps=config.fps, start=start_clip * config.clip_seconds, backend=config.backend,
+        max_side=config.max_side,
+    )  # fmt: skip
+    return prefetch(chunk_clips(frames, config.fps, config.clip_seconds, str(path.resolve()), duration), depth=8)
+
+
+class _Run:
+    """One ingest's loop: batches of clips in, checkpoints out."""
+
+    def __init__(self, store: MemoryStore, source_id: int, writer: MemoryWriter, config: IngestConfig, text) -> None:
+        self.store, self.source_id, self.writer, self.config, self.text = (
+            store,
+            source_id,
+            writer,
+            config,
+            text,
+        )
+
+    def consume(self, clips: Iterable, encoder: Any, next_clip: int, total: int | None, progress: bool) -> int:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=next_clip, unit="clip", disable=not progress, leave=False, dynamic_ncols=True)
+        try:
+            for group in _batched(clips, self.config.commit_every):
+                frames = np.concatenate([c.frames for c in group])
+                vecs = encoder.encode_images(frames)
+                bounds = np.cumsum([0] + [len(c.frames) for c in group])
+                per_clip = [vecs[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                batch = self.writer.add_clips(group, per_clip)
+                next_clip = group[-1].index + 1
+                self._commit(batch, next_clip, "partial")
+                bar.update(len(group))
+        finally:
+            bar.close()
+        return next_clip
+
+    def finish(self, next_clip: int) -> None:
+        self._commit(self.writer.finish(), next_clip, "complete")
+        self._consolidate()
+        self.store.refresh_indexes()
+        for store_name, scale, _ in self.store.groups():
+            self.store.index(f"{store_name}@{scale}" if scale else store_name)
+        self.store.index("text-space")
+
+    def _commit(self, batch: Batch, next_clip: int, status: str) -> None:
+        self.text.attach(batch.entries + [e for group in batch.replaced.values() for e in group])
+        write_keyframes(self.store.root, batch.keyframes)
+        with self.store.transaction():
+            self.store.insert_entries(self.source_id, batch.entries)
+            for (store_name, scale), entries in batch.replaced.items():
+                self.store.replace_entries(self.source_id, store_name, scale, entries)
+            self.store.save_progress(self.source_id, next_clip, self.writer.state(), status)
+
+    def _consolidate(self) -> None:
+        """Merges similar neighbouring clips when a source holds more than its budget."""
+        ids = self.store.select_ids("episodic", "clip", source_id=self.source_id)
+        if len(ids) <= self.config.clip_budget:
+            return
+        entries = self.store.get_entries(ids)
+        vecs = np.stack([e.vector for e in entries])
+        weights = np.array([e.extra.get("clips", 1) for e in entries], np.float64)
+        merged = []
+        for group in plan_merges(vecs, weights, self.config.clip_budget):
+            members = [entries[i] for i in group]
+            first = members[0]
+            merged.append(
+                MemoryEntry(
+                    store="episodic",
+                    scale="clip",
+                    t_start=first.t_start,
+                    t_end=members[-1].t_end,
+                    vector=unit((vecs[group] * weights[group, None]).sum(0)),
+                    keyframe=first.keyframe,
+                    text=" ".join(dict.fromkeys(m.text for m in members if m.text)),
+                    source=first.source,
+                    encoder=first.encoder,
+                    extra={"clips": int(weights[group].sum())},
+                )  # fmt: skip
+            )
+        self.text.attach(merged)
+        with self.store.transaction():
+            self.store.replace_entries(self.source_id, "episodic", "clip", merged)
+
+
+class _TextVectors:
+    """Text-encoder vectors for entries with text; loads the model only when text exists."""
+
+    def __init__(self, store: MemoryStore, spec: str) -> None:
+        self.store = store
+        self.spec = spec
+        self.model = None
+        self.cache: dict[str, np.ndarray] = {}
+
+    def attach(self, entries: list[MemoryEntry]) -> None:
+        todo = sorted({e.text for e in entries if e.text and e.text not in self.cache})
+        if todo:
+            if self.model is None:
+                self.model = store_text_encoder(self.store, self.spec)
+            for text, vec in zip(todo, self.model.encode_text(todo), strict=True):
+                self.cache[text] = vec
+            if len(self.cache) > 20_000:
+                self.cache = dict(itertools.islice(self.cache.items(), 10_000, None))
+        for e in entries:
+            if e.text:
+                e.extra["_tvector"] = self.cache[e.text]
+
+
+def _store_encoder(store: MemoryStore, spec: str):
+    """The store's encoder: the one it was built with, or ``spec`` for a new store."""
+    from encoders import build_encoder
+
+    recorded = store.get_meta("encoder")
+    if recorded is not None and spec not in (recorded["spec"], recorded["name"]):
+        raise StoreError(
+            f"store {store.root} was built with encoder {recorded['name']!r}; index into another store to use {spec!r}"
+        )
+    encoder = build_encoder(recorded["spec"] if recorded else spec)
+    if recorded is None:
+        store.set_meta("encoder", {"spec": spec, "name": encoder.name, "version": encoder.version, "dim": encoder.dim})
+    return encoder
+
+
+def store_text_encoder(store: MemoryStore, spec: str | None = None):
+    """The store's text encoder (recorded at first use); ``spec`` names it for a new store."""
+    from encoders import build_text_encoder
+
+    recorded = store.get_meta("text_encoder")
+    if recorded is not None and spec is not None and spec not in (recorded["spec"], recorded["name"]):
+        raise StoreError(f"store {store.root} holds text vectors of {recorded['name']!r}, not {spec!r}")
+    if recorded is None and spec is None:
+        return None
+    model = build_text_encoder(recorded["spec"] if recorded else spec)
+    if recorded is None:
+        store.set_meta("text_encoder", {"spec": spec, "name": model.name, "version": model.version, "dim": model.dim})
+    return model
+
+
+def load_text_spans(path: Path, config: IngestConfig, fps: float | None, duration: float | None) -> list:
+    """Subtitles (given, beside the video, inside it) and captions, validated and sorted."""
+    from vidmem.text import (
+        find_sidecar_subtitles,
+        read_captions_json,
+        read_embedded_subtitles,
+        read_subtitles,
+        validate_spans,
+    )
+
+    files = [Path(p) for p in config.subtitles]
+    if config.auto_subtitles and not files:
+        files = find_sidecar_subtitles(path)
+    spans = []
+    for f in files:
+        if not f.is_file():
+            raise VidmemError(f"subtitle file not found: {f}")
+        spans += read_subtitles(f, duration=duration, fps=fps)
+    if config.embedded_subtitles and not config.subtitles:
+        spans += validate_spans(read_embedded_subtitles(path), duration, f"{path.name} (embedded)")
+    if config.captions:
+        cap = Path(config.captions)
+        if not cap.is_file():
+            raise VidmemError(f"caption file not found: {cap}")
+        spans += read_captions_json(cap, fps, duration=duration)
+    return sorted(spans, key=lambda s: (s.t_start, s.t_end))
+
+
+def _ocr_reader(config: IngestConfig):
+    if not config.ocr:
+        return None
+    from vidmem.text.ocr import OCRConfig, TesseractOCR
+
+    engine = TesseractOCR(OCRConfig())
+    engine.check_available()
+    return engine.read_text
+
+
+def _report(store: MemoryStore, path: Path, source_id: int, status: str, clips: int, new: int, t0: float):
+    entries = {f"{s}@{sc}" if sc else s: n for s, sc, n in store.groups()}
+    return IngestReport(str(path), str(store.root), source_id, status, clips, new, time.perf_counter() - t0, entries)
+
+
+def _batched(items: Iterable, n: int) -> Iterator[list]:
+    it = iter(items)
+    while group := list(itertools.islice(it, n)):
+        yield group
+
+
+_END = object()
+
+
+def prefetch(items: Iterable, depth: int = 4) -> Iterator:
+    """Runs ``items`` in a background thread ``depth`` ahead, so decoding overlaps encoding."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(_END)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                q.get_nowait()
+            thread.join(timeout=0.05)
