@@ -60,6 +60,10 @@ def questions(manifest: SampleManifest, out: Path) -> list[list[str]]:
     ]
 
 
+def _choices(options: list[str]) -> list[str]:
+    return [arg for option in options for arg in ("--choice", option)]
+
+
 def _last_noun(caption: str) -> str:
     return caption.rstrip(".").split()[-1]
 

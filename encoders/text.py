@@ -153,7 +153,9 @@ def _model_source(config: SentenceTransformerConfig) -> str:
 def _load_sentence_transformer(config: SentenceTransformerConfig, source: str, device: str) -> Any:
     with hf_offline():
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per process is noise on stderr
         try:
             return SentenceTransformer(source, device=device, cache_folder=config.cache_dir, local_files_only=True)
         except OSError as err:

@@ -125,9 +125,13 @@ def index_video(
 
     Bad input raises a ``VidmemError`` before the store is touched.
     """
+    from encoders import ENCODERS, TEXT_ENCODERS
     from vidmem.io import probe_video
 
     config = config or IngestConfig()
+    if encoder is None:
+        ENCODERS.resolve_config(config.encoder)  # an unknown name fails before any work
+    TEXT_ENCODERS.resolve_config(config.text_encoder)
     path = Path(video)
     info = probe_video(str(path), backend=config.backend)
     spans = load_text_spans(path, config, info.fps, info.duration)

@@ -186,11 +186,16 @@ class RetrievalAgent:
                 inside = e.t_start >= t0 - 1e-6 if intent.kind == "after" else e.t_end <= t1 + 1e-6
                 if inside and (e.text or store_name == "episodic"):
                     distance = (e.t_start - t0) if intent.kind == "after" else (t1 - e.t_end)
-                    found.append(Hit(e, 1.0 / (1.0 + max(0.0, distance)) + (0.5 if e.text else 0.0), "temporal"))
+                    bonus = _SAID_BONUS.get(e.scale, 0.2 if e.text else 0.0)
+                    found.append(Hit(e, 1.0 / (1.0 + max(0.0, distance)) + bonus, "temporal"))
         found.sort(key=lambda h: -h.score)
         trace.append({"round": intent.kind, "anchor": [round(anchor.t_start, 2), round(anchor.t_end, 2)],
                       "window": [round(t0, 2), round(t1, 2)], "hits": _brief(found)})  # fmt: skip
         return found[:5]
+
+
+_SAID_BONUS = {"subtitle": 0.5, "caption": 0.5, "ocr": 0.3}
+"""What happens next is best told by what is said, then by what is written, then by the picture."""
 
 
 def _window_boost(hit: Hit, span: list[tuple[float, float, float]]) -> float:
