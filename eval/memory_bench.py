@@ -72,6 +72,8 @@ def caption_retrieval(store_dir: Path, questions: list[dict]) -> dict[str, Any]:
     rows, latencies = [], []
     with MemoryStore(store_dir) as store:
         agent = RetrievalAgent(store)
+        if agent.reader.text_encoder is not None:
+            agent.reader.text_encoder.encode_text(["warm-up"])  # model loading is not question latency
         text_ids = store.select_ids("text", None)
         lexical_hits = dense_hits = 0
         for q in questions:

@@ -22,6 +22,8 @@ from vidmem.errors import QueryError
 from vidmem.storage.store import MemoryStore
 from vidmem.types import Answer
 
+LOCATE_STORES = ("episodic", "visual", "text")
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -116,7 +118,8 @@ class RetrievalAgent:
                 searched.append(f"{group}:image")
         if question and self.reader.has_text:
             query = intent.target if intent.kind in ("before", "after") else question
-            rankings.append(self.reader.search_text(query, k, window))
+            # semantic facts span first-to-last sighting: too coarse to say *when*; occurrences use them
+            rankings.append(self.reader.search_text(query, k, window, stores=LOCATE_STORES))
             searched.append("text:hybrid")
         if question and image is None and self.encoder.has_text:
             qv = self.encoder.encode_text([question])[0]
