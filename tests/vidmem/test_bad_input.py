@@ -13,6 +13,9 @@ from pathlib import Path
 import av
 import pytest
 
+from tests.factories import mdat_garbage, overwrite, unknown_codec
+from vidmem.storage.store import MemoryStore
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -59,6 +62,17 @@ def _zero_frame_video(path: Path) -> Path:
     return path
 
 
+def _mkv_copy(sample: Path, out: Path) -> Path:
+    """Remuxes the sample into Matroska (no re-encoding)."""
+    with av.open(str(sample)) as src, av.open(str(out), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    return out
+
+
 def _bad_inputs(folder: Path, sample: Path) -> dict[str, tuple[Path, str]]:
     text = folder / "notes.mp4"
     text.write_text("these are my notes, not a video\n" * 50)
@@ -73,6 +87,8 @@ def _bad_inputs(folder: Path, sample: Path) -> dict[str, tuple[Path, str]]:
         "empty file": (empty, "empty.mp4"),
         "truncated": (truncated, "truncated.mp4"),
         "zero frames": (_zero_frame_video(folder / "zero.mkv"), "zero.mkv"),
+        "nothing decodes": (mdat_garbage(sample, folder / "garbage.mp4"), "no decodable"),
+        "unsupported codec": (unknown_codec(_mkv_copy(sample, folder / "ok.mkv"), folder / "codec.mkv"), "V_QQQQQ"),
     }
 
 
@@ -83,6 +99,20 @@ def test_each_bad_video_is_one_line_and_leaves_the_store(good_store, sample_vide
         out = _vidmem("index", str(path), "--store", str(good_store), "--no-ocr")
         _assert_one_line_error(out, needle)
         assert _tree_digest(good_store) == before, f"{name} changed the store"
+
+
+def test_corrupt_middle_is_skipped_with_a_warning_and_the_rest_kept(sample_video, tmp_path):
+    sample, _ = sample_video(duration=20.0, fps=5.0)
+    damaged = overwrite(sample, tmp_path / "damaged.mp4", 0.45, 0.55)
+    store = tmp_path / "store"
+    out = _vidmem("index", str(damaged), "--store", str(store), "--no-ocr", "--json")
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
+    assert any("skipped unreadable data" in w for w in warnings), out.stderr
+    with MemoryStore(store) as s:
+        starts = [e.t_start for e in s.get_entries(s.select_ids("episodic", "clip"))]
+    assert starts[0] == 0.0 and starts[-1] == 18.0  # what came before and after the damage is kept
+    assert len(starts) < 10  # the damaged stretch left a gap
 
 
 def test_bad_video_does_not_create_a_store(tmp_path):

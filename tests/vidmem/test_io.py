@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import struct
 import tracemalloc
 import warnings
 from fractions import Fraction
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 from demos.sample_video import make_sample_video, render_frame
+from tests.factories import mdat_garbage, moov_at_end_truncated, overwrite, unknown_codec
 from vidmem.errors import VideoError, VideoWarning
 from vidmem.io import LiveSource, SampledFrame, chunk_clips, is_live_source, probe_video, sample_frames
 
@@ -65,15 +65,6 @@ def write_video(path: Path, times: list[float], fmt: str | None = None, gop: int
     return path
 
 
-def overwrite(path: Path, out: Path, start: float, end: float, seed: int = 0) -> Path:
-    """Copy ``path`` to ``out`` with the bytes from fraction ``start`` to ``end`` replaced by noise."""
-    data = bytearray(path.read_bytes())
-    a, b = int(len(data) * start), int(len(data) * end)
-    data[a:b] = np.random.default_rng(seed).integers(0, 256, b - a, dtype=np.uint8).tobytes()
-    out.write_bytes(bytes(data))
-    return out
-
-
 def cbr_times(n: int, fps: float = 10.0) -> list[float]:
     return [i / fps for i in range(n)]
 
@@ -81,8 +72,9 @@ def cbr_times(n: int, fps: float = 10.0) -> list[float]:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("io")
-    manifest = make_sample_video(root / "sample.mp4", duration=20.0, fps=10.0, size=(320, 180),
-                                 scene_seconds=5.0, seed=3)
+    manifest = make_sample_video(
+        root / "sample.mp4", duration=20.0, fps=10.0, size=(320, 180), scene_seconds=5.0, seed=3
+    )
     vfr_times = [0.0, 0.1, 0.15, 0.4, 0.45, 1.3, 1.35, 2.9, 3.0, 3.05, 4.7, 5.2, 6.0, 6.5, 7.0, 7.9, 8.2]
     return {
         "root": root,
@@ -220,8 +212,7 @@ def fake_samples(ks: range, fps: float) -> list[SampledFrame]:
 
 
 def test_chunk_clips_groups_grid_steps_with_stable_indices() -> None:
-    clips = list(chunk_clips(fake_samples(range(10), 2.0), fps=2.0, clip_seconds=2.0, stream_id="cam",
-                             duration=4.8))
+    clips = list(chunk_clips(fake_samples(range(10), 2.0), fps=2.0, clip_seconds=2.0, stream_id="cam", duration=4.8))
     assert [c.index for c in clips] == [0, 1, 2]
     assert [(c.t_start, c.t_end) for c in clips] == [(0.0, 2.0), (2.0, 4.0), (4.0, 4.8)]
     assert [c.frames.shape for c in clips] == [(4, 4, 6, 3), (4, 4, 6, 3), (2, 4, 6, 3)]
@@ -246,41 +237,12 @@ def test_chunk_clips_on_a_sampled_video(media: dict) -> None:
 # Bad input
 
 
-def moov_at_end_truncated(src: Path, out: Path) -> Path:
-    data = src.read_bytes()
-    assert data.find(b"mdat") < data.find(b"moov")  # PyAV writes the index last
-    out.write_bytes(data[: int(len(data) * 0.3)])
-    return out
-
-
-def mdat_garbage(src: Path, out: Path) -> Path:
-    """Keep the MP4 index, replace every frame's bytes with noise: nothing decodes."""
-    data, pos = bytearray(src.read_bytes()), 0
-    while pos < len(data):
-        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        if kind == b"mdat":
-            rng = np.random.default_rng(1)
-            data[pos + 8 : pos + size] = rng.integers(0, 256, size - 8, dtype=np.uint8).tobytes()
-        pos += size
-    out.write_bytes(bytes(data))
-    return out
-
-
-def unknown_codec(src: Path, out: Path) -> Path:
-    data = src.read_bytes()
-    assert b"V_MPEG4/ISO/AVC" in data
-    out.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
-    return out
-
-
 BAD_INPUTS = {
     "missing": (lambda m, root: root / "nope.mp4", "not found"),
     "directory": (lambda m, root: root, "directory"),
     "text": (lambda m, root: _write(root / "notes.txt", b"hello, this is not a video\n" * 50), "not a video"),
-    "random bytes": (lambda m, root: _write(root / "noise.mp4", np.random.default_rng(0).bytes(50_000)),
-                     "not a video"),
-    "moov-at-end mp4 cut at 30%": (lambda m, root: moov_at_end_truncated(m["mp4"], root / "cut.mp4"),
-                                   "truncated"),
+    "random bytes": (lambda m, root: _write(root / "noise.mp4", np.random.default_rng(0).bytes(50_000)), "not a video"),
+    "moov-at-end mp4 cut at 30%": (lambda m, root: moov_at_end_truncated(m["mp4"], root / "cut.mp4"), "truncated"),
     "mkv cut at 30%": (lambda m, root: _cut(m["mkv"], root / "cut.mkv", 0.3), "truncated"),
     "no decodable frames": (lambda m, root: mdat_garbage(m["mp4"], root / "garbage.mp4"), "no decodable"),
     "unsupported codec": (lambda m, root: unknown_codec(m["mkv"], root / "codec.mkv"), "V_QQQQQ/ISO/AVC"),
