@@ -43,6 +43,7 @@ __all__ = [
     "build_encoder",
     "build_text_encoder",
     "l2_normalize",
+    "text_encoder_spec",
 ]
 
 
@@ -71,9 +72,26 @@ def build_text_encoder(spec: Any = "minilm", **overrides: Any) -> TextEncoder:
     Args:
         spec: a registered name (``"sentence-transformers"``), a preset stem (``"minilm"``), a
             path to a preset YAML file, or a ``SentenceTransformerConfig``.
+            A sentence-transformers model folder or a Hugging Face id already in the local cache
+            (``org/name``) is accepted too and loaded with the ``minilm`` preset's settings.
         **overrides: config fields replacing the preset's (``model="/path/to/model"``).
 
     Returns:
         A ``TextEncoder``: ``encode_text(list[str]) -> float32 [N,D]`` unit rows.
     """
-    return TEXT_ENCODERS.build(spec, **overrides)
+    preset, fields = text_encoder_spec(spec, overrides)
+    return TEXT_ENCODERS.build(preset, **fields)
+
+
+def text_encoder_spec(spec: Any, overrides: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """``(preset, overrides)`` for a text-encoder spec; a model folder or ``org/name`` id becomes ``minilm`` + model."""
+    overrides = dict(overrides or {})
+    if isinstance(spec, str) and spec not in TEXT_ENCODERS.names() and not spec.endswith((".yaml", ".yml")):
+        from pathlib import Path
+
+        if Path(spec).is_dir() or spec.count("/") == 1:
+            overrides.setdefault("model", spec)
+            overrides.setdefault("name", Path(spec).name)
+            overrides.setdefault("dim", None)
+            return "minilm", overrides
+    return spec, overrides

