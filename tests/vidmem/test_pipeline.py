@@ -191,3 +191,23 @@ def test_cli_index_info_ask_json(sample_video, tmp_path):
     assert {"source", "t_start", "t_end", "score", "text", "keyframe"} <= set(top)
     assert max(0.0, top["t_start"] - 31.0, 31.0 - top["t_end"]) <= 2.0
     assert 0.0 <= answer["confidence"] <= 1.0 and np.isfinite(top["score"])
+
+
+def test_ask_a_video_indexes_it_into_a_cache_store_once(sample_video, tmp_path):
+    video, manifest = sample_video(duration=40.0, fps=5.0)
+    frame_png = tmp_path / "frame.png"
+    import cv2
+
+    cv2.imwrite(str(frame_png), render_frame(manifest, 15.0)[:, :, ::-1])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VIDMEM_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "vidmem.cli", "ask", str(video), "", "--image", str(frame_png), "--no-ocr", "--json"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "indexed" in first.stderr
+    (store,) = (tmp_path / "home" / "stores").iterdir()
+    assert store.name.startswith(video.stem)
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert second.returncode == 0 and "indexed" not in second.stderr
+    assert json.loads(first.stdout)["evidence"] == json.loads(second.stdout)["evidence"]
+    top = json.loads(second.stdout)["evidence"][0]
+    assert top["t_start"] - 2.0 <= 15.0 <= top["t_end"] + 2.0
