@@ -68,7 +68,7 @@ class MemoryWriter:
         self.next_span = 0
         self.prev_clip_vec: np.ndarray | None = None
         self.last_keyframe: str | None = None
-        self.open_ocr: list | None = None  # [t_start, t_end, text]
+        self.open_ocr: list | None = None  # [t_start, t_end, text, keyframe it was read from]
 
     def add_clips(self, clips: Sequence[Clip], frame_vectors: Sequence[np.ndarray]) -> Batch:
         """``frame_vectors[i]`` is ``float32 [T_i,D]`` for ``clips[i].frames``."""
@@ -85,8 +85,8 @@ class MemoryWriter:
         if self.prev_clip_vec is not None:
             novel = self.novelty.is_novel(cosine_distance(self.prev_clip_vec, vector))
         self.prev_clip_vec = vector
-        texts = self._take_spans(clip, batch)
-        texts += self._keyframe(clip, vecs, batch)
+        on_screen = self._keyframe(clip, vecs, batch)  # first, so text starting here points at this keyframe
+        texts = self._take_spans(clip, batch) + on_screen
         entry = MemoryEntry(
             store="episodic", scale="clip", t_start=clip.t_start, t_end=clip.t_end, vector=vector,
             keyframe=self.last_keyframe, text=" ".join(dict.fromkeys(t for t in texts if t)),
@@ -138,7 +138,7 @@ class MemoryWriter:
             return
         self._close_ocr(batch)
         if text:
-            self.open_ocr = [clip.t_start, clip.t_end, text]
+            self.open_ocr = [clip.t_start, clip.t_end, text, self.last_keyframe]
 
     def _extend_ocr(self, clip: Clip) -> None:
         if self.open_ocr:
@@ -146,14 +146,14 @@ class MemoryWriter:
 
     def _close_ocr(self, batch: Batch) -> None:
         if self.open_ocr:
-            t0, t1, text = self.open_ocr
-            batch.entries.append(self._text_entry("ocr", t0, t1, text))
+            t0, t1, text, keyframe = self.open_ocr
+            batch.entries.append(self._text_entry("ocr", t0, t1, text, keyframe))
             self.facts.add(text, t0, t1)
             self.open_ocr = None
 
-    def _text_entry(self, kind: str, t0: float, t1: float, text: str) -> MemoryEntry:
+    def _text_entry(self, kind: str, t0: float, t1: float, text: str, keyframe: str | None = None) -> MemoryEntry:
         return MemoryEntry(
-            store="text", scale=kind, t_start=t0, t_end=t1, keyframe=self.last_keyframe, text=text,
+            store="text", scale=kind, t_start=t0, t_end=t1, keyframe=keyframe or self.last_keyframe, text=text,
             source=self.source, encoder="",
         )  # fmt: skip
 
