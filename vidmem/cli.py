@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ocr", action="store_true", help="do not read on-screen text from keyframes")
     p.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"], help="video decoder")
     p.add_argument("--reindex", action="store_true", help="rebuild this video's memories from scratch")
+    p.add_argument(
+        "--clip-budget",
+        type=int,
+        default=20_000,
+        help="clip memories kept per video; similar neighbours merge beyond it",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("ask", help="ask a store (or a video, indexed on first use) a question")
@@ -116,6 +122,7 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
     config = IngestConfig(
         fps=args.fps, clip_seconds=args.clip_seconds, encoder=args.encoder, text_encoder=args.text_encoder,
         ocr=not args.no_ocr, subtitles=tuple(args.subtitles), captions=args.captions, backend=args.backend,
+        clip_budget=args.clip_budget,
     )  # fmt: skip
     report = index_video(
         args.video, args.store, config, progress=not args.json and sys.stderr.isatty(), reindex=args.reindex

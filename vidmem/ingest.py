@@ -212,7 +212,6 @@ class _Run:
 
     def finish(self, next_clip: int) -> None:
         self._commit(self.writer.finish(), next_clip, "complete")
-        self._consolidate()
         self.store.refresh_indexes()
         for store_name, scale, _ in self.store.groups():
             self.store.index(f"{store_name}@{scale}" if scale else store_name)
@@ -225,37 +224,50 @@ class _Run:
             self.store.insert_entries(self.source_id, batch.entries)
             for (store_name, scale), entries in batch.replaced.items():
                 self.store.replace_entries(self.source_id, store_name, scale, entries)
+            budget = self.config.clip_budget
+            slack = 0 if status == "complete" else max(1, budget // 10)
+            if self.store.count("episodic", "clip", self.source_id) > budget + slack:
+                self._consolidate()
             self.store.save_progress(self.source_id, next_clip, self.writer.state(), status)
 
     def _consolidate(self) -> None:
-        """Merges similar neighbouring clips when a source holds more than its budget."""
+        """Merges the most similar neighbouring clips until the source is within its clip budget.
+
+        Runs inside the checkpoint's transaction, so memory stays bounded by the budget (not by the
+        video's length) and a resumed ingest consolidates at the same checkpoints.
+        """
         ids = self.store.select_ids("episodic", "clip", source_id=self.source_id)
-        if len(ids) <= self.config.clip_budget:
-            return
         entries = self.store.get_entries(ids)
+        frames = self.store.frame_vectors(ids)
         vecs = np.stack([e.vector for e in entries])
         weights = np.array([e.extra.get("clips", 1) for e in entries], np.float64)
-        merged = []
-        for group in plan_merges(vecs, weights, self.config.clip_budget):
-            members = [entries[i] for i in group]
-            first = members[0]
-            merged.append(
-                MemoryEntry(
-                    store="episodic",
-                    scale="clip",
-                    t_start=first.t_start,
-                    t_end=members[-1].t_end,
-                    vector=unit((vecs[group] * weights[group, None]).sum(0)),
-                    keyframe=first.keyframe,
-                    text=" ".join(dict.fromkeys(m.text for m in members if m.text)),
-                    source=first.source,
-                    encoder=first.encoder,
-                    extra={"clips": int(weights[group].sum())},
-                )  # fmt: skip
-            )
+        merged = [
+            _merge_clips([entries[i] for i in group], vecs[group], weights[group], frames)
+            for group in plan_merges(vecs, weights, self.config.clip_budget)
+        ]
         self.text.attach(merged)
-        with self.store.transaction():
-            self.store.replace_entries(self.source_id, "episodic", "clip", merged)
+        self.store.replace_entries(self.source_id, "episodic", "clip", merged)
+
+
+MERGED_FRAMES = 8
+"""Frame vectors a merged clip keeps (evenly spread), for re-ranking image queries."""
+
+
+def _merge_clips(members: list[MemoryEntry], vecs: np.ndarray, weights: np.ndarray, frames: dict) -> MemoryEntry:
+    """One clip entry standing for consecutive ``members``: weighted mean vector, union of times and words."""
+    first = members[0]
+    stacked = [frames[m.id] for m in members if m.id in frames]
+    extra: dict[str, Any] = {"clips": int(weights.sum())}
+    if stacked:
+        all_frames = np.concatenate(stacked)
+        keep = np.linspace(0, len(all_frames) - 1, min(MERGED_FRAMES, len(all_frames))).round().astype(int)
+        extra["_frames"] = all_frames[keep]
+    return MemoryEntry(
+        store="episodic", scale="clip", t_start=first.t_start, t_end=members[-1].t_end,
+        vector=unit((vecs * weights[:, None]).sum(0)), keyframe=first.keyframe,
+        text=" ".join(dict.fromkeys(m.text for m in members if m.text)), source=first.source,
+        encoder=first.encoder, extra=extra,
+    )  # fmt: skip
 
 
 class _TextVectors:

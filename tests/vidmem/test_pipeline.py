@@ -211,3 +211,21 @@ def test_ask_a_video_indexes_it_into_a_cache_store_once(sample_video, tmp_path):
     assert json.loads(first.stdout)["evidence"] == json.loads(second.stdout)["evidence"]
     top = json.loads(second.stdout)["evidence"][0]
     assert top["t_start"] - 2.0 <= 15.0 <= top["t_end"] + 2.0
+
+
+def test_clip_budget_merges_similar_neighbours_while_streaming(sample_video, tmp_path):
+    video, manifest = sample_video(duration=120.0, fps=2.0)
+    store = tmp_path / "budget"
+    index_video(video, store, IngestConfig(clip_budget=12, commit_every=4, **NO_TEXT))
+    with MemoryStore(store) as s:
+        clips = s.get_entries(s.select_ids("episodic", "clip"))
+        # within budget, still covering the whole video without gaps or overlaps
+        assert len(clips) == 12
+        assert clips[0].t_start == 0.0 and clips[-1].t_end == 120.0
+        assert all(a.t_end == b.t_start for a, b in zip(clips, clips[1:], strict=False))
+        assert sum(c.extra["clips"] for c in clips) == 60
+        # neighbours that look alike merged first: merged clips stay inside one 10 s scene
+        inside = sum(int(c.t_start // 10) == int((c.t_end - 1e-6) // 10) for c in clips)
+        assert inside >= 10
+        answer = RetrievalAgent(s).ask("", image=render_frame(manifest, 75.0))
+    assert _gap(75.0, answer.evidence[0]) <= 10.0

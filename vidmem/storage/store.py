@@ -251,8 +251,8 @@ class MemoryStore:
         sql = "SELECT id FROM entries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY t_start"
         return np.array([r[0] for r in self.db.execute(sql, args)], dtype=np.int64)
 
-    def count(self, store: str | None = None, scale: str | None = None) -> int:
-        where, args = _filters(store, scale, None, None, None)
+    def count(self, store: str | None = None, scale: str | None = None, source_id: int | None = None) -> int:
+        where, args = _filters(store, scale, None, None, source_id)
         sql = "SELECT COUNT(*) FROM entries" + (" WHERE " + " AND ".join(where) if where else "")
         return int(self.db.execute(sql, args).fetchone()[0])
 
