@@ -111,3 +111,23 @@ def test_state_packs_without_pickle():
     back = unpack_state(pack_state(state))
     assert back["a"] == {"x": [1, 2]}
     np.testing.assert_array_equal(back["v"], state["v"])
+
+
+def test_hnsw_index_searches_filters_and_round_trips(tmp_path):
+    from vidmem.storage.index import VectorIndex
+
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(2000, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(2000, dtype=np.int64) + 1000
+    index = VectorIndex(16, "hnsw", use_gpu=False)
+    index.add(ids, vecs)
+    _, found = index.search(vecs[:20], 1)
+    assert (found[:, 0] == ids[:20]).mean() >= 0.95
+    allowed = ids[1500:1600]
+    _, found = index.search(vecs[1550], 5, allowed)
+    assert found[0][0] == ids[1550] and set(found[0].tolist()) <= set(allowed.tolist())
+    index.save(tmp_path / "h.faiss")
+    back = VectorIndex.load(tmp_path / "h.faiss", use_gpu=False)
+    assert back.kind == "hnsw" and back.ntotal == 2000
+    assert back.search(vecs[7], 1)[1][0][0] == ids[7]
