@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from demos.sample_video import SampleManifest, make_sample_video, plan_scenes, render_frame
 from demos.subtitles import mux_subtitles, write_captions_json, write_srt, write_vtt
 from vidmem.errors import TextInputError, TextWarning, VideoError
+from vidmem.io import sample_frames
 from vidmem.text import (
     OCRConfig,
     TesseractOCR,
@@ -351,3 +353,122 @@ def test_ocr_config_checks_its_fields() -> None:
         OCRConfig(engine="tesserac")
     with pytest.raises(ValueError, match="psm"):
         OCRConfig(psm=42)
+    with pytest.raises(ValueError, match="min_short_word_confidence"):
+        OCRConfig(min_short_word_confidence=101)
+    with pytest.raises(ValueError, match="max_lines"):
+        OCRConfig(max_lines=0)
+    with pytest.raises(ValueError, match="line_height"):
+        OCRConfig(line_height=4)
+
+
+# Video text on busy backgrounds: the demo videos' signs (dark on a white box over a textured
+# colour field, a big shape and a white disk), outlined captions and slides.
+
+SIGN_TIMES = [1.0 + 10 * i for i in range(8)]  # one frame in each of 8 scenes
+
+
+def _manifest(burn_text: bool = True) -> SampleManifest:
+    """The scene plan of an 80 s, 640x360 sample video (frames are rendered, nothing is encoded)."""
+    return SampleManifest(
+        path="unused.mp4", duration=80.0, fps=5.0, size=(640, 360), seed=1,
+        scenes=plan_scenes(80.0, 10.0, 1), burn_text=burn_text,
+    )  # fmt: skip
+
+
+def _busy_background(seed: int, size: tuple[int, int] = (640, 360)) -> np.ndarray:
+    """A photo-like busy frame: colour gradients, blotches, grain, and shapes and lines in many colours."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    phase = rng.uniform(0, 6, 3)
+    image = np.stack([125 + 80 * np.sin(xx / 97 + p) * np.cos(yy / 71 - p) for p in phase], axis=-1)
+    blotches = rng.uniform(-70, 70, (height // 9, width // 9, 3)).astype(np.float32)
+    image += cv2.resize(blotches, (width, height), interpolation=cv2.INTER_CUBIC)
+    image += rng.normal(0, 10, image.shape)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    for _ in range(14):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        kind = rng.integers(3)
+        if kind == 0:
+            cv2.circle(image, (x, y), int(rng.integers(10, 70)), colour, -1, cv2.LINE_AA)
+        elif kind == 1:
+            cv2.rectangle(image, (x, y), (x + int(rng.integers(15, 140)), y + int(rng.integers(10, 90))), colour, -1)
+        else:
+            end = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+            cv2.line(image, (x, y), end, colour, int(rng.integers(1, 5)), cv2.LINE_AA)
+    return image
+
+
+def _outlined_caption(image: np.ndarray, text: str, y: int, scale: float = 1.0) -> np.ndarray:
+    """White subtitle text with a 2-pixel black outline, centred, baseline at row ``y``."""
+    font = cv2.FONT_HERSHEY_DUPLEX
+    (width, _), _ = cv2.getTextSize(text, font, scale, 2)
+    x = (image.shape[1] - width) // 2
+    for dx in (-2, 0, 2):
+        for dy in (-2, 0, 2):
+            cv2.putText(image, text, (x + dx, y + dy), font, scale, (0, 0, 0), 2, cv2.LINE_AA)
+    cv2.putText(image, text, (x, y), font, scale, (255, 255, 255), 2, cv2.LINE_AA)
+    return image
+
+
+@pytest.fixture(scope="module")
+def ocr() -> TesseractOCR:
+    engine = TesseractOCR()
+    engine.check_available()
+    return engine
+
+
+def test_ocr_reads_the_sample_signs_on_busy_frames(ocr: TesseractOCR) -> None:
+    manifest = _manifest()
+    frames = [render_frame(manifest, t) for t in SIGN_TIMES]
+    signs = [manifest.scene_at(t).sign for t in SIGN_TIMES]
+    texts = ocr.read_texts(frames)
+    read = [sign for sign, text in zip(signs, texts, strict=True) if sign in text.split()]
+    assert len(read) >= 7, list(zip(signs, texts, strict=True))
+    # The sign is all that is written there: shapes, disk and texture are not read as words.
+    assert sum(text == sign for sign, text in zip(signs, texts, strict=True)) >= 6, texts
+
+
+def test_ocr_reads_signs_from_decoded_video_frames(ocr: TesseractOCR, tmp_path: Path) -> None:
+    manifest = make_sample_video(tmp_path / "signs.mp4", duration=30.0, fps=2.0, size=(640, 360), seed=1)
+    frames = {round(f.t): f.image for f in sample_frames(manifest.path, fps=1.0, max_side=640)}
+    for t in (1, 11, 21):
+        sign = manifest.scene_at(t).sign
+        assert sign in ocr.read_text(frames[t]).split(), (t, sign)
+
+
+def test_ocr_reads_outlined_captions_over_a_busy_background(ocr: TesseractOCR) -> None:
+    captions = [
+        "the kettle is on the stove", "milk goes back in the fridge",
+        "where did you park the car", "close the window please",
+    ]  # fmt: skip
+    found = total = extra = 0
+    for seed, caption in enumerate(captions):
+        frame = _outlined_caption(_busy_background(seed), caption, y=200 if seed % 2 else 320)
+        words = ocr.read_text(frame).lower().split()
+        expected = caption.split()
+        assert sum(word in words for word in expected) >= 4, (caption, words)
+        found += sum(word in words for word in expected)
+        extra += sum(word not in expected for word in words)
+        total += len(expected)
+    assert found >= 0.85 * total and extra <= 2, (found, total, extra)
+
+
+def test_ocr_reads_light_and_dark_slides_in_reading_order(ocr: TesseractOCR) -> None:
+    slide = np.full((360, 640, 3), 240, np.uint8)
+    lines = ["Quarterly results", "Revenue grew twelve percent", "Questions and answers"]
+    for i, line in enumerate(lines):
+        cv2.putText(slide, line, (40, 80 + 90 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (30, 30, 70), 2, cv2.LINE_AA)
+    expected = " ".join(lines)
+    assert ocr.read_text(slide) == expected
+    assert ocr.read_text(255 - slide) == expected  # light on dark
+    assert ocr.read_text(cv2.cvtColor(slide, cv2.COLOR_RGB2GRAY)) == expected
+
+
+def test_ocr_reads_nothing_on_frames_without_text(ocr: TesseractOCR) -> None:
+    manifest = _manifest(burn_text=False)
+    frames = [render_frame(manifest, t) for t in SIGN_TIMES]
+    frames += [_busy_background(seed) for seed in range(10, 14)]
+    frames += [np.zeros((360, 640, 3), np.uint8), np.full((144, 176, 3), 200, np.uint8)]
+    assert ocr.read_texts(frames) == [""] * len(frames)
