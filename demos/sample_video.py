@@ -299,8 +299,20 @@ def _polygon(shape: str, cx: int, cy: int, r: int) -> np.ndarray:
         radii = [r if i % 2 == 0 else 0.45 * r for i in range(10)]
     elif shape == "cross":
         a, b = r, r / 3
-        xy = [(-b, -a), (b, -a), (b, -b), (a, -b), (a, b), (b, b), (b, a), (-b, a), (-b, b), (-a, b),
-              (-a, -b), (-b, -b)]
+        xy = [
+            (-b, -a),
+            (b, -a),
+            (b, -b),
+            (a, -b),
+            (a, b),
+            (b, b),
+            (b, a),
+            (-b, a),
+            (-b, b),
+            (-a, b),
+            (-a, -b),
+            (-b, -b),
+        ]
         return np.array([(cx + x, cy + y) for x, y in xy], dtype=np.int32)
     else:
         raise ValueError(f"unknown shape {shape!r}")
@@ -367,9 +379,14 @@ def make_sample_video(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     manifest = SampleManifest(
-        path=str(path), duration=float(duration), fps=float(fps), size=(int(size[0]), int(size[1])),
-        seed=int(seed), scenes=plan_scenes(duration, scene_seconds, seed),
-        scene_seconds=float(scene_seconds), burn_text=bool(burn_text),
+        path=str(path),
+        duration=float(duration),
+        fps=float(fps),
+        size=(int(size[0]), int(size[1])),
+        seed=int(seed),
+        scenes=plan_scenes(duration, scene_seconds, seed),
+        scene_seconds=float(scene_seconds),
+        burn_text=bool(burn_text),
     )
     manifest.codec = _encode(manifest, path)
     manifest.save(manifest_path_for(path))
@@ -428,8 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--srt", action="store_true", help="also write <stem>.srt with the scene captions")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    manifest = make_sample_video(args.out, args.duration, args.fps, (width, height), args.scene_seconds,
-                                 args.seed, burn_text=not args.no_text)
+    manifest = make_sample_video(
+        args.out, args.duration, args.fps, (width, height), args.scene_seconds, args.seed, burn_text=not args.no_text
+    )
     if args.srt:
         Path(args.out).with_suffix(".srt").write_text(manifest.to_srt())
     print(manifest_path_for(args.out))

@@ -64,8 +64,7 @@ def write_srt(spans: Sequence[TextSpan], path: str | Path) -> Path:
         The path written.
     """
     blocks = [
-        f"{i}\n{_clock(s.t_start, ',')} --> {_clock(s.t_end, ',')}\n{s.text}\n"
-        for i, s in enumerate(spans, start=1)
+        f"{i}\n{_clock(s.t_start, ',')} --> {_clock(s.t_end, ',')}\n{s.text}\n" for i, s in enumerate(spans, start=1)
     ]
     path = Path(path)
     path.write_text("\n".join(blocks), encoding="utf-8")
@@ -158,10 +157,7 @@ def mux_subtitles(
     if codec is None:
         raise ValueError(f"cannot choose a subtitle codec for {out_path.suffix!r}; pass codec=")
     with av.open(str(video_in)) as source, av.open(str(out_path), "w") as target:
-        copied = {
-            s.index: target.add_stream_from_template(s)
-            for s in (*source.streams.video, *source.streams.audio)
-        }
+        copied = {s.index: target.add_stream_from_template(s) for s in (*source.streams.video, *source.streams.audio)}
         video = source.streams.video[0] if source.streams.video else None
         width, height = (video.width, video.height) if video is not None else (640, 360)
         subtitles = target.add_stream(codec)
@@ -188,9 +184,7 @@ def _subtitle_packet(stream: Any, span: TextSpan, order: int) -> Any:
     return packet
 
 
-def _remux_interleaved(
-    source: Any, target: Any, copied: dict[int, Any], pending: list[Any], sub_tb: Any
-) -> None:
+def _remux_interleaved(source: Any, target: Any, copied: dict[int, Any], pending: list[Any], sub_tb: Any) -> None:
     """Copies packets, slipping each subtitle packet in before the first later media packet."""
     for packet in source.demux(*(source.streams[i] for i in copied)):
         if packet.dts is None:

@@ -91,8 +91,9 @@ def test_frames_differ_within_a_scene_and_between_scenes(sample: SampleManifest)
     # the sign is drawn black on white in the top-left corner
     corner = render_frame(sample, 1.0)[8:40, 8:40]
     assert (corner == 255).all(axis=2).mean() > 0.3
-    plain = make_sample_video(Path(sample.path).with_name("plain.mp4"), duration=1.0, fps=2.0,
-                              size=(320, 180), seed=11, burn_text=False)
+    plain = make_sample_video(
+        Path(sample.path).with_name("plain.mp4"), duration=1.0, fps=2.0, size=(320, 180), seed=11, burn_text=False
+    )
     assert not (render_frame(plain, 0.0)[8:40, 8:40] == 255).all(axis=2).any()
 
 

@@ -213,9 +213,7 @@ def test_overlapping_cues_are_kept_and_warned_once(tmp_path: Path) -> None:
         spans = read_srt(write_srt(cues, tmp_path / "o.srt"))
     overlap = [w for w in caught if issubclass(w.category, TextWarning)]
     assert len(overlap) == 1
-    assert "2 cue(s) overlap" in str(overlap[0].message) and "o.srt:6 overlaps o.srt:2" in str(
-        overlap[0].message
-    )
+    assert "2 cue(s) overlap" in str(overlap[0].message) and "o.srt:6 overlaps o.srt:2" in str(overlap[0].message)
     assert [s.text for s in spans] == ["a", "b", "c"]
 
 
@@ -226,9 +224,7 @@ def test_cues_past_the_video_end_are_dropped_or_clipped(tmp_path: Path) -> None:
         TextSpan(10, 11, "late", "subtitle"),
     ]
     path = write_vtt(cues, tmp_path / "late.vtt")
-    with pytest.warns(
-        TextWarning, match=r"start after the video ends \(10\.000 s\) and were dropped: late\.vtt:9"
-    ):
+    with pytest.warns(TextWarning, match=r"start after the video ends \(10\.000 s\) and were dropped: late\.vtt:9"):
         spans = read_vtt(path, duration=10.0)
     assert [(s.text, s.t_start, s.t_end) for s in spans] == [("in", 1.0, 2.0), ("clipped", 9.0, 10.0)]
 
@@ -245,10 +241,7 @@ def test_validate_spans_sorts_and_drops_empty_text() -> None:
 def test_clean_text_and_ass_to_text() -> None:
     assert clean_text("{\\an8}<i>Hi</i>\\Nthere&nbsp;&amp;\n  you") == "Hi there & you"
     assert ass_to_text("3,0,Default,,0,0,0,,{\\i1}a, b{\\i0}\\Nc") == "a, b c"
-    assert (
-        ass_to_text("Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(1,2)}Hello, world")
-        == "Hello, world"
-    )
+    assert ass_to_text("Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(1,2)}Hello, world") == "Hello, world"
 
 
 # --- sidecar files --------------------------------------------------------------------------------

@@ -60,9 +60,7 @@ def _open_stream(path: str) -> tuple[Any, Any]:
     return container, stream
 
 
-def pyav_frames(
-    video: VideoFile, t0: float, report: Callable[[float, float, str], None]
-) -> Iterator[DecodedFrame]:
+def pyav_frames(video: VideoFile, t0: float, report: Callable[[float, float, str], None]) -> Iterator[DecodedFrame]:
     """Good frames in time order, starting at or before ``t0`` (sequential decoding).
 
     Seeks to a keyframe before ``t0`` and checks that the first frame decoded is at or before

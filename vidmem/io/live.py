@@ -35,8 +35,12 @@ class LiveSource:
         VideoError: the source cannot be opened.
     """
 
-    def __init__(self, source: int | str | os.PathLike[str], capture: Any | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        source: int | str | os.PathLike[str],
+        capture: Any | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         import cv2
 
         self.name = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
@@ -57,10 +61,15 @@ class LiveSource:
         """What OpenCV says about the source (duration and frame count unknown)."""
         get = self._cap.get
         fps = float(get(self._cv2.CAP_PROP_FPS) or 0.0)
-        return VideoInfo(path=self.name, duration=None, fps=fps if 0 < fps < 1000 else 0.0,
-                         width=int(get(self._cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                         height=int(get(self._cv2.CAP_PROP_FRAME_HEIGHT) or 0), n_frames=None,
-                         backend="opencv")
+        return VideoInfo(
+            path=self.name,
+            duration=None,
+            fps=fps if 0 < fps < 1000 else 0.0,
+            width=int(get(self._cv2.CAP_PROP_FRAME_WIDTH) or 0),
+            height=int(get(self._cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+            n_frames=None,
+            backend="opencv",
+        )
 
     def read(self) -> tuple[float, np.ndarray] | None:
         """The next frame and its time, or None when the stream has ended.

@@ -290,8 +290,9 @@ def _decord_decode(
                 images.update(decord_read(reader, [i]))
             except Exception as exc:
                 t = float(index.times[i])
-                reporter.warn(f"decord failed to decode the frame at {t:.2f} s ({type(exc).__name__}); "
-                              "continuing with PyAV")
+                reporter.warn(
+                    f"decord failed to decode the frame at {t:.2f} s ({type(exc).__name__}); continuing with PyAV"
+                )
                 plan = plan[:n]
                 break
     samples = []
@@ -303,9 +304,7 @@ def _decord_decode(
     return samples
 
 
-def _sample_live(
-    source: LiveSource, fps: float, k0: int, max_side: int | None, owned: bool
-) -> Iterator[SampledFrame]:
+def _sample_live(source: LiveSource, fps: float, k0: int, max_side: int | None, owned: bool) -> Iterator[SampledFrame]:
     """Sample a live source by frame arrival time; ends when the stream ends."""
     walker = _GridWalker(fps, k0)
     intervals: deque[float] = deque(maxlen=32)
@@ -376,9 +375,7 @@ def chunk_clips(
         yield _make_clip(bucket, per_clip, span, stream_id, duration)
 
 
-def _make_clip(
-    bucket: list[SampledFrame], per_clip: int, span: float, stream_id: str, duration: float | None
-) -> Clip:
+def _make_clip(bucket: list[SampledFrame], per_clip: int, span: float, stream_id: str, duration: float | None) -> Clip:
     index = bucket[0].k // per_clip
     t_end = (index + 1) * span
     if duration is not None:

@@ -260,9 +260,19 @@ def _describe(path: str, container: Any, stream: Any) -> VideoFile:
     if n_frames is None and duration and fps:
         n_frames = round(duration * fps)
     ctx = stream.codec_context
-    return VideoFile(path=path, format_name=container.format.name, codec=ctx.name, duration=duration,
-                     fps=fps, width=ctx.width, height=ctx.height, n_frames=n_frames,
-                     time_base=time_base, start_pts=stream.start_time or 0, first_time=0.0)
+    return VideoFile(
+        path=path,
+        format_name=container.format.name,
+        codec=ctx.name,
+        duration=duration,
+        fps=fps,
+        width=ctx.width,
+        height=ctx.height,
+        n_frames=n_frames,
+        time_base=time_base,
+        start_pts=stream.start_time or 0,
+        first_time=0.0,
+    )
 
 
 def _rate(rate: Any) -> float:
@@ -343,5 +353,12 @@ def probe_video(path: str | os.PathLike[str], backend: str = "auto") -> VideoInf
         if reader is not None:
             chosen, n_frames = "decord", len(reader)
             del reader
-    return VideoInfo(path=info.path, duration=info.duration, fps=info.fps, width=info.width,
-                     height=info.height, n_frames=n_frames, backend=chosen)
+    return VideoInfo(
+        path=info.path,
+        duration=info.duration,
+        fps=info.fps,
+        width=info.width,
+        height=info.height,
+        n_frames=n_frames,
+        backend=chosen,
+    )

@@ -27,9 +27,7 @@ _TEXT_KEYS = ("text", "caption")
 _LIST_KEYS = ("segments", "captions")
 
 
-def read_captions_json(
-    path: str | Path, fps: float | None = None, *, duration: float | None = None
-) -> list[TextSpan]:
+def read_captions_json(path: str | Path, fps: float | None = None, *, duration: float | None = None) -> list[TextSpan]:
     """Reads a captions JSON file in either layout.
 
     Args:

@@ -28,9 +28,7 @@ def find_sidecar_subtitles(video_path: str | Path) -> list[Path]:
         Paths sorted with the untagged files first, then by name.
     """
     video_path = Path(video_path)
-    pattern = re.compile(
-        rf"^{re.escape(video_path.stem)}(\.{_LANGUAGE_TAG})?\.(srt|vtt)$", flags=re.IGNORECASE
-    )
+    pattern = re.compile(rf"^{re.escape(video_path.stem)}(\.{_LANGUAGE_TAG})?\.(srt|vtt)$", flags=re.IGNORECASE)
     folder = video_path.parent
     if not folder.is_dir():
         return []
@@ -43,9 +41,7 @@ def find_sidecar_subtitles(video_path: str | Path) -> list[Path]:
     return [path for _, _, path in sorted(found)]
 
 
-def read_subtitles(
-    path: str | Path, *, duration: float | None = None, fps: float | None = None
-) -> list[TextSpan]:
+def read_subtitles(path: str | Path, *, duration: float | None = None, fps: float | None = None) -> list[TextSpan]:
     """Reads an ``.srt``, ``.vtt`` or captions ``.json`` file, chosen by suffix.
 
     Args:
