@@ -44,18 +44,13 @@ def questions(manifest: SampleManifest, out: Path) -> list[list[str]]:
     frame_t = round(middle.t_start + 3.0, 1)
     frame_png = out / f"frame_at_{frame_t:g}s.png"
     cv2.imwrite(str(frame_png), render_frame(manifest, frame_t)[:, :, ::-1])
-    wrong = [s.caption.split()[-1] for s in scenes if s.sign != later.sign][:2]
+    wrong = [_last_noun(s.caption) for s in scenes if s.sign != later.sign][:2]
     return [
         [f"When is the sign {later.sign} shown?"],
         [f"What is said about the {_last_noun(middle.caption)}?"],
         [f"How many times is {recurring} written on screen?"],
-        [f"What happens after {_first_words(middle.caption)}?"],
-        [
-            "What is mentioned in this scene?",
-            "--choice",
-            later.caption.split()[-1],
-            *sum((["--choice", w] for w in wrong), []),
-        ],
+        [f"What happens after {middle.caption[0].lower()}{middle.caption[1:].rstrip('.')}?"],
+        [f"What is said while the sign {later.sign} is shown?", *_choices([_last_noun(later.caption), *wrong])],
         ["", "--image", str(frame_png)],
     ]
 
@@ -66,10 +61,6 @@ def _choices(options: list[str]) -> list[str]:
 
 def _last_noun(caption: str) -> str:
     return caption.rstrip(".").split()[-1]
-
-
-def _first_words(caption: str) -> str:
-    return " ".join(caption.rstrip(".").split()[:4]).lower()
 
 
 def run(cmd: list[str]) -> None:

@@ -35,8 +35,9 @@ class VisualConfig:
 class KeyframeSelector:
     """Decides, one candidate frame at a time, whether it becomes a keyframe.
 
-    A candidate is kept when it is far (relative to the stream's usual change) from the last
-    keyframe, or when ``max_gap`` seconds passed; never sooner than ``min_gap``.
+    A candidate is kept after a cut (its change from the previous candidate is novel for this
+    stream), when it drifted far from the last keyframe, or when ``max_gap`` seconds passed; never
+    sooner than ``min_gap`` after the last keyframe (a cut seen too soon is kept in mind until then).
     """
 
     def __init__(self, config: VisualConfig) -> None:
@@ -45,22 +46,24 @@ class KeyframeSelector:
         self.last_vec: np.ndarray | None = None
         self.prev_vec: np.ndarray | None = None
         self.last_t = -np.inf
+        self.pending_cut = False
 
     def consider(self, t: float, vector: np.ndarray) -> bool:
         """``vector`` float32 [D] of the frame at ``t`` seconds; True if it is a keyframe."""
         if self.prev_vec is not None:
-            self.meter.update(cosine_distance(self.prev_vec, vector))
+            self.pending_cut |= self.meter.is_novel(cosine_distance(self.prev_vec, vector))
         self.prev_vec = vector
         gap = t - self.last_t
         keep = self.last_vec is None or gap >= self.config.max_gap
         if not keep and gap >= self.config.min_gap:
-            keep = cosine_distance(self.last_vec, vector) > self.meter.threshold()
+            keep = self.pending_cut or cosine_distance(self.last_vec, vector) > self.meter.threshold()
         if keep:
-            self.last_vec, self.last_t = vector, t
+            self.last_vec, self.last_t, self.pending_cut = vector, t, False
         return keep
 
     def state(self) -> dict:
-        out: dict = {"visual": {"meter": self.meter.state(), "last_t": float(self.last_t)}}
+        meta = {"meter": self.meter.state(), "last_t": float(self.last_t), "pending_cut": self.pending_cut}
+        out: dict = {"visual": meta}
         if self.last_vec is not None:
             out["visual_last"] = self.last_vec
         if self.prev_vec is not None:
@@ -72,6 +75,7 @@ class KeyframeSelector:
             return
         self.meter.load(state["visual"]["meter"])
         self.last_t = float(state["visual"]["last_t"])
+        self.pending_cut = bool(state["visual"]["pending_cut"])
         self.last_vec = state.get("visual_last")
         self.prev_vec = state.get("visual_prev")
 
