@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,23 @@ def peak_rss(video: Path, store: Path, encoder: str) -> float:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["rss_mb"])
 
 
-def make_video(path: Path, minutes: float) -> Path:
-    from demos.sample_video import make_sample_video
-
+def make_video(path: Path, minutes: float, generate: Callable[..., Any]) -> Path:
+    """A generated video of ``minutes`` (``generate`` is ``demos.sample_video.make_sample_video``, handed in
+    by the CLI, which is the one place allowed to import ``demos``)."""
     if not path.is_file():
-        make_sample_video(path, duration=minutes * 60, fps=SOURCE_FPS, size=SIZE, burn_text=True)
+        generate(path, duration=minutes * 60, fps=SOURCE_FPS, size=SIZE, burn_text=True)
     return path
 
 
-def run(minutes: float, long_minutes: float, encoder: str, work: Path, video: Path | None = None) -> dict[str, Any]:
-    main = make_video(work / f"bench-{minutes:g}min.mp4", minutes)
+def run(
+    minutes: float,
+    long_minutes: float,
+    encoder: str,
+    work: Path,
+    generate: Callable[..., Any],
+    video: Path | None = None,
+) -> dict[str, Any]:
+    main = make_video(work / f"bench-{minutes:g}min.mp4", minutes, generate)
     decode_n, decode_s = decode_only(main)
     ingest_n, ingest_s, store_bytes = ingest_once(main, work / "store-main", encoder)
     decode_n2, decode_s2 = decode_only(main)  # again after ingest, so warm caches favour neither side
@@ -80,8 +88,8 @@ def run(minutes: float, long_minutes: float, encoder: str, work: Path, video: Pa
         "ingest_realtime_factor": round(minutes * 60 / ingest_s, 1),
         "stored_mb_per_video_hour": round(store_bytes / 1e6 * 60 / minutes, 2),
     }
-    short = make_video(work / "bench-1min.mp4", 1.0)
-    long = make_video(work / f"bench-{long_minutes:g}min.mp4", long_minutes)
+    short = make_video(work / "bench-1min.mp4", 1.0, generate)
+    long = make_video(work / f"bench-{long_minutes:g}min.mp4", long_minutes, generate)
     rss_short = peak_rss(short, work / "store-rss-short", encoder)
     rss_long = peak_rss(long, work / "store-rss-long", encoder)
     result["peak_rss_mb"] = {"1min": round(rss_short, 1), f"{long_minutes:g}min": round(rss_long, 1)}
@@ -99,10 +107,11 @@ def run(minutes: float, long_minutes: float, encoder: str, work: Path, video: Pa
     return result
 
 
-def run_cli(args) -> dict[str, Any]:
+def run_cli(args, generate: Callable[..., Any]) -> dict[str, Any]:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidmem-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    result = run(args.minutes, args.long_minutes, args.encoder, work, Path(args.video) if args.video else None)
+    video = Path(args.video) if args.video else None
+    result = run(args.minutes, args.long_minutes, args.encoder, work, generate, video)
     if not args.json:
         for key, value in result.items():
             print(f"{key:<26} {value}")

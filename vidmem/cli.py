@@ -110,9 +110,10 @@ def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
 
         return run_cli(args)
     if args.command == "bench":
+        from demos.sample_video import make_sample_video
         from eval.bench_ingest import run_cli
 
-        return run_cli(args)
+        return run_cli(args, make_sample_video)
     raise AssertionError(args.command)
 
 
