@@ -38,7 +38,9 @@ def test_builtin_kitchen_questions_load_for_the_kitchen_video(tmp_path):
 
 
 def test_bench_ingest_reports_every_figure(tmp_path):
-    args = SimpleNamespace(minutes=0.5, long_minutes=1.5, encoder="classical", video=None, work=str(tmp_path), json=True)
+    args = SimpleNamespace(
+        minutes=0.5, long_minutes=1.5, encoder="classical", video=None, work=str(tmp_path), json=True
+    )
     result = bench_cli(args, make_sample_video)
     json.dumps(result)
     for key in ("decode_fps", "ingest_fps", "ingest_to_decode_ratio", "stored_mb_per_video_hour", "peak_rss_ratio"):
