@@ -139,10 +139,11 @@ def index_video(
     ocr = _ocr_reader(config)
     started = time.perf_counter()
     with MemoryStore(store_dir, create=True) as store:
-        encoder = encoder or _store_encoder(store, config.encoder)
+        encoder = encoder or store_encoder(store, config.encoder)
         encoder_id = f"{encoder.name}:{encoder.version}"
         settings = json.loads(json.dumps(config.settings(encoder_id)))  # as stored: tuples become lists
-        src = store.find_source(fingerprint(path))
+        identity = fingerprint(path)
+        src = store.find_source(identity)
         if src is not None and (reindex or src.settings != settings):
             if not reindex:
                 raise StoreError(
@@ -152,7 +153,7 @@ def index_video(
             src = None
         if src is not None and src.status == "complete":
             return _report(store, path, src.id, "already indexed", src.next_clip, 0, started)
-        source_id = src.id if src else store.add_source(str(path.resolve()), fingerprint(path), info.duration, settings)
+        source_id = src.id if src else store.add_source(str(path.resolve()), identity, info.duration, settings)
         writer = MemoryWriter(
             source_id, str(path.resolve()), encoder_id, encoder.dim, config.episodic, config.visual,
             config.semantic, spans, ocr,
@@ -293,7 +294,7 @@ class _TextVectors:
                 e.extra["_tvector"] = self.cache[e.text]
 
 
-def _store_encoder(store: MemoryStore, spec: str):
+def store_encoder(store: MemoryStore, spec: str):
     """The store's encoder: the one it was built with, or ``spec`` for a new store."""
     from encoders import build_encoder
 

@@ -51,14 +51,14 @@ class RetrievalAgent:
     """
 
     def __init__(self, store: MemoryStore, config: AgentConfig | None = None) -> None:
-        from vidmem.ingest import _store_encoder, store_text_encoder
+        from vidmem.ingest import store_encoder, store_text_encoder
 
         self.store = store
         self.config = config or AgentConfig()
         recorded = store.get_meta("encoder")
         if recorded is None:
             raise QueryError(f"store {store.root} holds no memories yet; index a video into it first")
-        self.encoder = _store_encoder(store, recorded["spec"])
+        self.encoder = store_encoder(store, recorded["spec"])
         self.reader = MemoryReader(store, self.encoder, store_text_encoder(store))
         self.reasoner = REASONERS.build(self.config.reasoner)
 
