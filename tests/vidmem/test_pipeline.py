@@ -229,3 +229,18 @@ def test_clip_budget_merges_similar_neighbours_while_streaming(sample_video, tmp
         assert inside >= 10
         answer = RetrievalAgent(s).ask("", image=render_frame(manifest, 75.0))
     assert _gap(75.0, answer.evidence[0]) <= 10.0
+
+
+def test_one_store_holds_several_videos_and_says_which(sample_video, tmp_path):
+    first, _ = sample_video(duration=30.0, fps=5.0, seed=11)
+    second, manifest = sample_video(duration=30.0, fps=5.0, seed=12)
+    store = tmp_path / "shared"
+    for video in (first, second):
+        index_video(video, store, IngestConfig(**NO_TEXT))
+    with MemoryStore(store) as s:
+        assert [Path(src.path).name for src in s.sources()] == [first.name, second.name]
+        answer = RetrievalAgent(s).ask("", image=render_frame(manifest, 12.0))
+    top = answer.evidence[0]
+    assert Path(top.video).name == second.name and _gap(12.0, top) <= 2.0
+    with pytest.raises(Exception, match="built with encoder 'classical'"):
+        index_video(first, store, IngestConfig(encoder="tiny", **NO_TEXT))
