@@ -22,7 +22,6 @@ import cv2
 from demos.sample_video import SampleManifest, make_sample_video, render_frame
 from demos.subtitles import mux_subtitles
 from vidmem.agent.reasoner import fmt_span
-from vidmem.text import TextSpan
 
 
 def make_inputs(out: Path, duration: float) -> tuple[Path, SampleManifest]:
@@ -30,8 +29,7 @@ def make_inputs(out: Path, duration: float) -> tuple[Path, SampleManifest]:
     out.mkdir(parents=True, exist_ok=True)
     plain = out / "sample.mp4"
     manifest = make_sample_video(plain, duration=duration, fps=10.0, size=(640, 360), seed=0, burn_text=True)
-    spans = [TextSpan(s.t_start + 0.5, s.t_end - 0.5, s.caption, "subtitle") for s in manifest.scenes]
-    video = mux_subtitles(plain, spans, out / "sample.mkv")
+    video = mux_subtitles(plain, manifest.caption_spans(), out / "sample.mkv")
     return video, manifest
 
 

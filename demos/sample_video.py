@@ -30,6 +30,9 @@ import av
 import cv2
 import numpy as np
 
+from demos.subtitles import srt_text
+from vidmem.text import TextSpan
+
 # (label, shape, colour RGB): eight objects, so labels recur in videos longer than eight scenes.
 OBJECTS: tuple[tuple[str, str, tuple[int, int, int]], ...] = (
     ("red circle", "circle", (220, 30, 30)),
@@ -154,14 +157,18 @@ class SampleManifest:
         """Read a manifest written by ``save`` (or by ``make_sample_video``)."""
         return cls.from_json(json.loads(Path(path).read_text()))
 
+    def caption_spans(self) -> list[TextSpan]:
+        """One subtitle cue per scene with its caption, from 0.5 s in to 0.5 s before its end."""
+        spans = []
+        for scene in self.scenes:
+            inset = min(0.5, (scene.t_end - scene.t_start) / 4)
+            start = scene.t_start + inset
+            spans.append(TextSpan(start, max(start + 0.1, scene.t_end - inset), scene.caption, "subtitle"))
+        return spans
+
     def to_srt(self) -> str:
-        """The captions as SubRip subtitles: one cue per scene, from 0.5 s in to 0.5 s before its end."""
-        cues = []
-        for n, scene in enumerate(self.scenes, start=1):
-            start = scene.t_start + min(0.5, (scene.t_end - scene.t_start) / 4)
-            end = max(start + 0.1, scene.t_end - min(0.5, (scene.t_end - scene.t_start) / 4))
-            cues.append(f"{n}\n{_srt_time(start)} --> {_srt_time(end)}\n{scene.caption}\n")
-        return "\n".join(cues)
+        """The captions as SubRip subtitles (see ``caption_spans``)."""
+        return srt_text(self.caption_spans())
 
 
 def manifest_path_for(video_path: str | Path) -> Path:
@@ -215,11 +222,6 @@ def _draw_other(rng: np.random.Generator, n: int, previous: int) -> int:
     while n > 1 and value == previous:
         value = int(rng.integers(n))
     return value
-
-
-def _srt_time(t: float) -> str:
-    ms = round(t * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -53,8 +53,16 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
+def srt_text(spans: Sequence[TextSpan]) -> str:
+    """Spans as SubRip text: numbered cues, ``HH:MM:SS,mmm`` times, a blank line between cues."""
+    blocks = [
+        f"{i}\n{_clock(s.t_start, ',')} --> {_clock(s.t_end, ',')}\n{s.text}\n" for i, s in enumerate(spans, start=1)
+    ]
+    return "\n".join(blocks)
+
+
 def write_srt(spans: Sequence[TextSpan], path: str | Path) -> Path:
-    """Writes spans as a SubRip file (UTF-8, numbered cues, blank line after each).
+    """Writes spans as a SubRip file (UTF-8, see ``srt_text``).
 
     Args:
         spans: cues in the order to write them.
@@ -63,11 +71,8 @@ def write_srt(spans: Sequence[TextSpan], path: str | Path) -> Path:
     Returns:
         The path written.
     """
-    blocks = [
-        f"{i}\n{_clock(s.t_start, ',')} --> {_clock(s.t_end, ',')}\n{s.text}\n" for i, s in enumerate(spans, start=1)
-    ]
     path = Path(path)
-    path.write_text("\n".join(blocks), encoding="utf-8")
+    path.write_text(srt_text(spans), encoding="utf-8")
     return path
 
 

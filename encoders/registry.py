@@ -46,9 +46,6 @@ class Registry(Generic[T]):
         presets = [p.stem for p in self.preset_dir.glob("*.yaml")] if self.preset_dir else []
         return sorted(set(self._entries) | set(presets))
 
-    def config_class(self, name: str) -> type:
-        return self._lookup(name)[0]
-
     def _lookup(self, name: str) -> tuple[type, Callable[[Any], T]]:
         if name not in self._entries:
             close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)

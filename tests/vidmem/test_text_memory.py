@@ -20,10 +20,6 @@ from vidmem.text import TextSpan
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _spans(manifest) -> list[TextSpan]:
-    return [TextSpan(s.t_start + 0.5, s.t_end - 0.5, s.caption, "subtitle") for s in manifest.scenes]
-
-
 def _ask(store: Path, question: str, **kwargs):
     with MemoryStore(store) as s:
         return RetrievalAgent(s).ask(question, **kwargs)
@@ -40,7 +36,7 @@ def subtitled(sample_video, tmp_path_factory):
     folder = tmp_path_factory.mktemp("subtitled")
     local = folder / "talk.mp4"
     local.write_bytes(video.read_bytes())
-    write_srt(_spans(manifest), folder / "talk.srt")  # found beside the video by its stem
+    write_srt(manifest.caption_spans(), folder / "talk.srt")  # found beside the video by its stem
     store = folder / "store"
     index_video(local, store, IngestConfig())
     return manifest, store
@@ -113,7 +109,7 @@ def test_caption_json_in_frame_form_and_embedded_subtitles(sample_video, tmp_pat
     spans = [TextSpan(s.t_start, s.t_end, s.caption, "caption") for s in manifest.scenes]
     captions = write_captions_json(spans, tmp_path / "c.json", form="frames", fps=manifest.fps)
     assert next(iter(json.loads(captions.read_text()))) == f"0_{int(10 * manifest.fps)}"
-    embedded = mux_subtitles(video, _spans(manifest), tmp_path / "muxed.mkv")
+    embedded = mux_subtitles(video, manifest.caption_spans(), tmp_path / "muxed.mkv")
     scene = manifest.scenes[2]
     for source, config in (
         (video, IngestConfig(captions=str(captions), ocr=False)),
