@@ -1,28 +1,16 @@
-"""``vidmem``: the one command line. Each subcommand parses a typed config and calls library code.
-
-Errors print one line ``error: ...`` on stderr and exit non-zero (``--debug`` shows the traceback).
-With ``--json`` stdout carries exactly one JSON object.
-"""
+"""``vidmem index | ask | info``: the store commands."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidmem", description="Memory for long video: index it, ask it.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds ``index``, ``ask`` and ``info`` to the ``vidmem`` parser."""
     p = sub.add_parser("index", help="stream a video into a memory store")
     p.add_argument("video", help="video file")
     p.add_argument("--store", required=True, help="store directory (created when missing)")
@@ -42,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="clip memories kept per video; similar neighbours merge beyond it",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_index)
 
     p = sub.add_parser("ask", help="ask a store (or a video, indexed on first use) a question")
     p.add_argument("target", metavar="STORE_OR_VIDEO")
@@ -55,66 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ocr", action="store_true", help="when indexing a video first: skip OCR")
     p.add_argument("--evidence", type=int, default=5, help="evidence items to show (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_ask)
 
     p = sub.add_parser("info", help="describe a store")
     p.add_argument("store")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-    p = sub.add_parser("eval", help="benchmarks of memory and QA")
-    esub = p.add_subparsers(dest="eval_command", required=True, metavar="TASK")
-    m = esub.add_parser("memory", help="retrieval benchmarks on real or generated videos")
-    m.add_argument("--video", action="append", required=True, help="video file (repeatable)")
-    m.add_argument("--captions", action="append", default=[], help="caption JSON for the video(s), in order")
-    m.add_argument("--questions", help="JSON file of caption-retrieval questions")
-    m.add_argument("--work", help="folder for the stores (default: a temporary folder)")
-    m.add_argument("--json", action="store_true", help="print one JSON object")
-
-    p = sub.add_parser("bench", help="speed and size benchmarks (print figures)")
-    p.add_argument("what", choices=["ingest"])
-    p.add_argument("--minutes", type=float, default=10.0, help="main video length (default 10)")
-    p.add_argument("--long-minutes", type=float, default=30.0, help="long video for the RSS ratio (default 30)")
-    p.add_argument("--encoder", default="classical")
-    p.add_argument("--video", help="also measure this real video")
-    p.add_argument("--work", help="folder for generated videos and stores (default: temporary)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _route_warnings()
-    try:
-        result = _dispatch(args)
-    except KeyboardInterrupt:
-        print("error: interrupted; what was committed is kept, run the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # the one place that turns failures into one line
-        if args.debug:
-            raise
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_ERROR
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    return 0
-
-
-def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
-    if args.command == "index":
-        return _index(args)
-    if args.command == "ask":
-        return _ask(args)
-    if args.command == "info":
-        return _info(args)
-    if args.command == "eval":
-        from eval.memory_bench import run_cli
-
-        return run_cli(args)
-    if args.command == "bench":
-        from demos.sample_video import make_sample_video
-        from eval.bench_ingest import run_cli
-
-        return run_cli(args, make_sample_video)
-    raise AssertionError(args.command)
+    p.set_defaults(run=_info)
 
 
 def _index(args: argparse.Namespace) -> dict[str, Any]:
@@ -238,21 +173,3 @@ def _print_answer(answer) -> None:
         print(f"  {i}. {e.source:<16} {fmt_span(e.t_start, e.t_end):<16} score {e.score:.3f}{text}")
         if e.keyframe:
             print(f"     keyframe {e.keyframe}")
-
-
-def _route_warnings() -> None:
-    """Warnings become one ``warning:`` line each on stderr."""
-
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
-        print(f"warning: {_one_line(message)}", file=sys.stderr)
-
-    warnings.showwarning = show
-
-
-def _one_line(exc: object) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

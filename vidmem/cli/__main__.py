@@ -1,0 +1,5 @@
+import sys
+
+from vidmem.cli import main
+
+sys.exit(main())
