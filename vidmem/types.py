@@ -110,6 +110,8 @@ class Answer:
         confidence: 0..1, how sure the reasoner is.
         evidence: supporting memories, best first.
         trace: one dict per retrieval round (what was searched, what came back).
+        found: False when the agent abstains: nothing in memory supports an answer (the evidence
+            is then the closest memory, not support).
     """
 
     text: str
@@ -117,10 +119,12 @@ class Answer:
     confidence: float
     evidence: list[Evidence]
     trace: list[dict[str, Any]] = field(default_factory=list)
+    found: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "answer": self.text,
+            "found": bool(self.found),
             "choice": self.choice,
             "confidence": round(float(self.confidence), 4),
             "evidence": [e.to_json() for e in self.evidence],
