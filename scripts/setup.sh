@@ -32,7 +32,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
   # open_clip needs torchvision; these two releases are the pair pip may install on this kind of machine.
   .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  .venv/bin/pip install -q -e ".[clip,dev]"
+  .venv/bin/pip install -q -e ".[clip,dev,robot]"
   echo "$want" > "$stamp"
+fi
+# The published openpi client pins numpy < 2, so it gets a venv of its own (the server tests drive
+# our policy server with it); typing_extensions is a dependency its wheel forgets to declare.
+if [ ! -x .venv-openpi/bin/python ] || ! .venv-openpi/bin/python -c "import openpi_client.websocket_client_policy" 2>/dev/null; then
+  log "creating .venv-openpi (PyPI openpi-client)"
+  "$python" -m venv .venv-openpi
+  .venv-openpi/bin/pip install -q "openpi-client" "typing_extensions"
 fi
 log "ready: .venv/bin/vidmem"

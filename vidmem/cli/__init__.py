@@ -24,6 +24,7 @@ EXIT_INTERRUPTED = 130
 COMMAND_MODULES = (
     "vidmem.cli.store_commands",
     "vidmem.cli.eval_commands",
+    "vidmem.cli.policy_commands",
 )
 
 

@@ -1,0 +1,45 @@
+"""The thin client stands alone: importing it pulls in neither torch nor anything of vidmem."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from robot.client import WireError, packb, unpackb
+
+
+def test_importing_the_client_imports_no_torch_and_nothing_of_ours():
+    code = (
+        "import sys, json; import robot.client; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'vidmem', 'encoders', 'eval', 'demos') or m.startswith(('robot.serving', 'robot.policies', "
+        "'robot.memory', 'robot.envs')))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == []
+
+
+def test_wire_round_trip_keeps_dtype_shape_and_scalars():
+    message = {
+        "rgb": np.arange(24, dtype=np.uint8).reshape(2, 4, 3),
+        "depth": np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3, 1),
+        "step": np.int64(7),
+        "nested": {"q": np.array([1.5, -2.0])},
+        "text": "go left",
+    }
+    back = unpackb(packb(message))
+    for key in ("rgb", "depth"):
+        assert back[key].dtype == message[key].dtype and back[key].shape == message[key].shape
+        np.testing.assert_array_equal(back[key], message[key])
+    assert back["step"] == 7 and back["step"].dtype == np.int64
+    np.testing.assert_array_equal(back["nested"]["q"], [1.5, -2.0])
+    assert back["text"] == "go left"
+
+
+def test_wire_refuses_to_send_object_arrays():
+    with pytest.raises(WireError, match="cannot send dtype object"):
+        packb({"x": np.array([{"a": 1}], dtype=object)})
