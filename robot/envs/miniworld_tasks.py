@@ -1,0 +1,187 @@
+"""The memory-dependent MiniWorld tasks: ``tmaze``, ``sign`` and ``multiobject``.
+
+Each needs memory: the information that decides where to go is seen early and is gone when the
+decision is made.
+
+- ``tmaze`` (MiniWorld's TMaze): a coloured cue box stands behind the start (green: the goal is
+  the -z arm, blue: the +z arm); both arms end in identical red boxes. A memoryless agent can only
+  guess an arm (50%).
+- ``sign`` (MiniWorld's Sign, shrunk): a panel in the far room shows a colour; the goal vector
+  names a shape (box or key); the agent must read the panel, then stop at the object of that
+  colour and shape among six. SPL's shortest path is start -> object, so even the expert, which
+  must detour to the sign, scores SPL below 1.
+- ``multiobject`` (MultiON spirit, defined here): four coloured boxes in a room; find object A
+  (goal = one-hot colour), then object B, then return to the object found first (goal = a
+  "return" flag, no colour): the agent must remember which object that was. STOP within the
+  success distance of the current goal marks it found; a STOP elsewhere ends the episode.
+
+Goal vectors: ``tmaze`` float32 [1] (always 0), ``sign`` [2] (one-hot shape), ``multiobject`` [5]
+(one-hot colour of the current target, or ``[0, 0, 0, 0, 1]`` for "return to the first").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robot.envs.base import ENVS
+from robot.envs.grid import Cell
+from robot.envs.miniworld_backend import MiniWorldNavEnv, MiniWorldTaskConfig
+
+
+def _worlds() -> Any:
+    from robot.envs import miniworld_worlds
+
+    return miniworld_worlds
+
+
+def _world_kwargs(config: MiniWorldTaskConfig) -> dict[str, int]:
+    return {"obs_width": config.width, "obs_height": config.height, "window_width": 64, "window_height": 64}
+
+
+@dataclass(frozen=True)
+class TMazeConfig(MiniWorldTaskConfig):
+    """``tmaze`` options (see ``MiniWorldTaskConfig``)."""
+
+    max_steps: int = 30
+
+
+class CueTMazeEnv(MiniWorldNavEnv):
+    """T-maze whose goal arm is shown only by a cue behind the start."""
+
+    name = "tmaze"
+    goal_size = 1
+    CUES = (("green", -1), ("blue", 1))
+
+    def _make_world(self, miniworld: Any) -> Any:
+        return _worlds().CueTMaze(**_world_kwargs(self.config))
+
+    def _sample_layout(self, rng: np.random.Generator) -> dict[str, Any]:
+        cue, arm = self.CUES[int(rng.integers(2))]
+        start = (int(rng.integers(2, 4)), int(rng.integers(-1, 2)))
+        return {"cue": cue, "arm": arm, "start": start, "start_heading": 2}
+
+    def _goal_entities(self) -> list[tuple[Any, str, int]]:
+        side = "-z" if self.layout["arm"] < 0 else "+z"
+        return [(self.world.box, f"red box, {side} arm", 0)]
+
+
+@dataclass(frozen=True)
+class SignConfig(MiniWorldTaskConfig):
+    """``sign`` options (see ``MiniWorldTaskConfig``)."""
+
+    max_steps: int = 60
+
+
+class PanelSignEnv(MiniWorldNavEnv):
+    """Read the coloured panel, then stop at the object of that colour and the goal's shape."""
+
+    name = "sign"
+    goal_size = 2
+    SIGN_VIEW = ((5, 4), 0)  # cell and heading from which the panel is read
+
+    def _make_world(self, miniworld: Any) -> Any:
+        return _worlds().PanelSign(**_world_kwargs(self.config))
+
+    def _sample_layout(self, rng: np.random.Generator) -> dict[str, Any]:
+        free = [(x, z) for x in range(1, 6) for z in (1, 2)]
+        start = free[int(rng.integers(len(free)))]
+        return {
+            "color": int(rng.integers(3)),
+            "shape": int(rng.integers(2)),
+            "start": start,
+            "start_heading": int(rng.integers(4)),
+        }
+
+    def _goal_entities(self) -> list[tuple[Any, str, int]]:
+        colour = self.world.COLORS[self.layout["color"]]
+        shape = ("box", "key")[self.layout["shape"]]
+        return [(self.world.target, f"{colour} {shape}", self.layout["shape"] * 3 + self.layout["color"])]
+
+    def _goal_vector(self) -> np.ndarray:
+        goal = np.zeros(2, np.float32)
+        goal[self.layout["shape"]] = 1.0
+        return goal
+
+    def _on_step(self) -> None:
+        if self.steps == 0:
+            self.sign_read = False
+        if (self.cell, self.heading) == self.SIGN_VIEW:
+            self.sign_read = True
+
+    def _expert_target(self) -> tuple[Any, list[Cell], int | None]:
+        if not self.sign_read:
+            cell, heading = self.SIGN_VIEW
+            return ("sign",), [cell], heading
+        return super()._expert_target()
+
+
+@dataclass(frozen=True)
+class MultiObjectConfig(MiniWorldTaskConfig):
+    """``multiobject`` options (see ``MiniWorldTaskConfig``)."""
+
+    max_steps: int = 60
+
+
+class MultiObjectEnv(MiniWorldNavEnv):
+    """Find A, find B, return to A: four coloured boxes, the last goal names no colour."""
+
+    name = "multiobject"
+    goal_size = 5
+
+    def _make_world(self, miniworld: Any) -> Any:
+        return _worlds().MultiObjectRoom(**_world_kwargs(self.config))
+
+    def _sample_layout(self, rng: np.random.Generator) -> dict[str, Any]:
+        nx, nz = _worlds().MultiObjectRoom.SIZE
+        cells = [(x, z) for x in range(nx) for z in range(nz)]
+        while True:  # objects at least two cells apart keep every object reachable from all sides
+            picks = [cells[i] for i in rng.choice(len(cells), size=5, replace=False)]
+            objects, start = picks[:4], picks[4]
+            if all(max(abs(a[0] - b[0]), abs(a[1] - b[1])) >= 2 for i, a in enumerate(objects) for b in objects[:i]):
+                break
+        first, second = (int(v) for v in rng.choice(4, size=2, replace=False))
+        return {
+            "objects": tuple(objects),
+            "start": start,
+            "start_heading": int(rng.integers(4)),
+            "first": first,
+            "second": second,
+        }
+
+    def _goal_entities(self) -> list[tuple[Any, str, int]]:
+        colours = self.world.COLORS
+        a, b = self.layout["first"], self.layout["second"]
+        objects = self.world.objects
+        return [
+            (objects[a], f"{colours[a]} box", a),
+            (objects[b], f"{colours[b]} box", b),
+            (objects[a], f"{colours[a]} box (return)", a),
+        ]
+
+    def _goal_vector(self) -> np.ndarray:
+        goal = np.zeros(5, np.float32)
+        if self.goal_index == 0:
+            goal[self.layout["first"]] = 1.0
+        elif self.goal_index == 1:
+            goal[self.layout["second"]] = 1.0
+        else:
+            goal[4] = 1.0
+        return goal
+
+
+@ENVS.register("tmaze", TMazeConfig)
+def _build_tmaze(config: TMazeConfig) -> CueTMazeEnv:
+    return CueTMazeEnv(config)
+
+
+@ENVS.register("sign", SignConfig)
+def _build_sign(config: SignConfig) -> PanelSignEnv:
+    return PanelSignEnv(config)
+
+
+@ENVS.register("multiobject", MultiObjectConfig)
+def _build_multiobject(config: MultiObjectConfig) -> MultiObjectEnv:
+    return MultiObjectEnv(config)
