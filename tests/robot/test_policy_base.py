@@ -112,3 +112,35 @@ def test_importing_robot_policies_does_not_import_torch():
     code = "import sys, robot.policies, robot.memory; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("memory", ["spatial", "chunks", "nomemory"])
+def test_every_memory_type_batches_without_mixing(memory, make_obs):
+    policy = load_policy("tiny") if memory == "bank" else _small(memory)
+    seqs = [[make_obs(policy, 10 * e + s) for s in range(6)] for e in range(2)]
+    alone = []
+    for seq in seqs:
+        policy.reset()
+        alone.append([policy.infer(o)["logits"] for o in seq])
+    states = [policy.new_state() for _ in seqs]
+    for s in range(6):
+        outs = policy.infer_batch([seq[s] for seq in seqs], states)
+        for e, out in enumerate(outs):
+            np.testing.assert_allclose(out["logits"], alone[e][s], atol=1e-5)
+
+
+def _small(memory: str):
+    from robot.policies import build_policy
+
+    return build_policy(memory, dim=16, capacity=4, spatial_k=2, chunk_size=2, max_chunks=4)
+
+
+def test_random_policy_is_seeded_per_episode(make_obs):
+    policy = load_policy("random")
+    obs = make_obs(policy)
+    runs = []
+    for _ in range(2):
+        state = policy.new_state(seed=3)
+        runs.append([int(policy.infer_batch([obs], [state])[0]["actions"][0]) for _ in range(20)])
+    assert runs[0] == runs[1]
+    assert set(runs[0]) <= {0, 1, 2, 3} and len(set(runs[0])) > 1
