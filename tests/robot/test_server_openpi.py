@@ -73,3 +73,36 @@ def test_published_openpi_client_is_refused_with_a_wrong_key():
         )
         assert done.returncode != 0 and "403" in done.stderr
         assert len(server.episodes) == 0
+
+
+# A robot written from the metadata alone: it builds its observation from ``inputs``.
+FROM_METADATA = r"""
+import json, sys
+import numpy as np
+from openpi_client.websocket_client_policy import WebsocketClientPolicy
+
+client = WebsocketClientPolicy(host="127.0.0.1", port=int(sys.argv[1]))
+inputs = client.get_server_metadata()["inputs"]
+obs = {k: np.ones(spec["shape"], dtype=spec["dtype"]) for k, spec in inputs.items()}
+replies = [client.infer(obs) for _ in range(3)]
+print(json.dumps({"actions": [r["actions"].tolist() for r in replies], "dtype": str(replies[0]["actions"].dtype),
+                  "names": client.get_server_metadata()["action_names"]}))
+"""
+
+
+def test_published_openpi_client_drives_the_tiny_policy_from_its_metadata():
+    import torch
+
+    from robot.policies import load_policy
+
+    torch.set_num_threads(1)
+    python = openpi_python()
+    with running_server(load_policy("tiny")) as (server, port):
+        done = subprocess.run(
+            [str(python), "-c", FROM_METADATA, str(port)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert server.counters["requests"] == 3 and server.counters["errors"] == 0
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["dtype"] == "int64" and result["names"] == ["stop", "move_forward", "turn_left", "turn_right"]
+    assert all(len(a) == 1 and 0 <= a[0] < 4 for a in result["actions"])

@@ -51,10 +51,11 @@ def _serve_policy(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load(spec: str, threads: int):
-    import torch
-
     from robot.policies import load_policy
+
+    policy = load_policy(spec)  # an unknown name fails here, before torch is imported
+    import torch
 
     # 2 threads on a busy 2-core machine are slower than 1; batching, not threads, buys throughput.
     torch.set_num_threads(max(1, threads))
-    return load_policy(spec)
+    return policy
