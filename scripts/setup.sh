@@ -8,9 +8,18 @@ log() { echo "[setup] $*" >&2; }
 
 apt_missing=()
 command -v ffmpeg >/dev/null 2>&1 || apt_missing+=(ffmpeg)
+# espeak-ng speaks the sentences the speech tests and benchmark transcribe.
+command -v espeak-ng >/dev/null 2>&1 || apt_missing+=(espeak-ng)
 if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then
   apt_missing+=(tesseract-ocr tesseract-ocr-eng)
 fi
+# MiniWorld renders headless through EGL with Mesa's software rasteriser (no X server, no GPU).
+have_lib() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "$1"; }
+have_lib 'libEGL.so.1 ' || apt_missing+=(libegl1)
+have_lib 'libEGL_mesa.so.0 ' || apt_missing+=(libegl-mesa0)
+have_lib 'libGL.so.1 ' || apt_missing+=(libgl1)
+have_lib 'libGLU.so.1 ' || apt_missing+=(libglu1-mesa)
+ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1 || apt_missing+=(libgl1-mesa-dri)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

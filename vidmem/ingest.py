@@ -43,7 +43,9 @@ class IngestConfig:
         text_encoder: text encoder preset for subtitles, captions and on-screen text.
         commit_every: clips per checkpoint transaction.
         clip_budget: clip entries kept per source; beyond it similar neighbours merge.
-        ocr: read on-screen text from keyframes (needs tesseract).
+        ocr: read on-screen text from keyframes.
+        speech: transcribe the audio track, when there is one, into ``text@speech`` memories
+            (subtitles given for the same time take precedence).
         subtitles: SRT/VTT files; ``auto_subtitles`` also finds ``<stem>.srt/.vtt`` beside the video.
         captions: a caption JSON file (seconds or ``"start_end"`` frame keys).
         embedded_subtitles: read subtitle streams inside the container.
@@ -61,6 +63,7 @@ class IngestConfig:
     commit_every: int = 16
     clip_budget: int = 20_000
     ocr: bool = True
+    speech: bool = True
     subtitles: tuple[str, ...] = ()
     captions: str | None = None
     auto_subtitles: bool = True
@@ -84,7 +87,7 @@ class IngestConfig:
         return {
             "fps": self.fps, "clip_seconds": self.clip_seconds, "encoder": encoder_id,
             "episodic": asdict(self.episodic), "visual": asdict(self.visual), "semantic": asdict(self.semantic),
-            "commit_every": self.commit_every, "ocr": self.ocr, "max_side": self.max_side,
+            "commit_every": self.commit_every, "ocr": self.ocr, "speech": self.speech, "max_side": self.max_side,
         }  # fmt: skip
 
 
@@ -154,6 +157,8 @@ def index_video(
         if src is not None and src.status == "complete":
             return _report(store, path, src.id, "already indexed", src.next_clip, 0, started)
         source_id = src.id if src else store.add_source(str(path.resolve()), identity, info.duration, settings)
+        if config.speech:
+            spans = with_speech(spans, store, source_id, path, resume=src is not None, progress=progress)
         writer = MemoryWriter(
             source_id, str(path.resolve()), encoder_id, encoder.dim, config.episodic, config.visual,
             config.semantic, spans, ocr,
@@ -350,6 +355,31 @@ def load_text_spans(path: Path, config: IngestConfig, fps: float | None, duratio
             raise VidmemError(f"caption file not found: {cap}")
         spans += read_captions_json(cap, fps, duration=duration)
     return sorted(spans, key=lambda s: (s.t_start, s.t_end))
+
+
+def with_speech(
+    spans: list, store: MemoryStore, source_id: int, path: Path, resume: bool, progress: bool = False
+) -> list:
+    """``spans`` plus the video's speech, except where subtitles already cover it; time order.
+
+    The transcript is kept in the store's meta (``speech:<source id>``) piece by piece, so a
+    killed ingest resumes its transcription and a resumed clip loop sees the very same spans.
+    """
+    from vidmem.text.speech import drop_covered, transcribe_video
+
+    key = f"speech:{source_id}"
+
+    def save(state: dict) -> None:
+        with store.transaction():
+            store.set_meta(key, state)
+
+    # A new source may reuse a deleted one's id: only a resumed source's saved transcript is its own.
+    state = store.get_meta(key) if resume else None
+    if state is None:
+        save({"done": 0.0, "complete": False, "spans": []})
+    speech = transcribe_video(path, state=state, save=save, progress=progress)
+    subtitles = [s for s in spans if s.kind == "subtitle"]
+    return sorted(spans + drop_covered(speech, subtitles), key=lambda s: (s.t_start, s.t_end))
 
 
 def _ocr_reader(config: IngestConfig):

@@ -67,7 +67,7 @@ class EmbeddedReasoner:
             return self._from_occurrences(kind, intent, occurrences, evidence, n_evidence, trace)
         top = hits[0]
         if kind in ("said", "written"):
-            wanted = ("subtitle", "caption") if kind == "said" else ("ocr",)
+            wanted = ("subtitle", "caption", "speech") if kind == "said" else ("ocr",)
             textual = [h for h in hits if h.entry.store == "text" and h.entry.scale in wanted] or [
                 h for h in hits if h.entry.text
             ]

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--captions", help="caption JSON (seconds, or 'startframe_endframe' keys)")
     p.add_argument("--subtitles", action="append", default=[], help="SRT/VTT file (repeatable)")
     p.add_argument("--no-ocr", action="store_true", help="do not read on-screen text from keyframes")
+    p.add_argument("--no-speech", action="store_true", help="do not transcribe the audio track")
     p.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"], help="video decoder")
     p.add_argument("--reindex", action="store_true", help="rebuild this video's memories from scratch")
     p.add_argument(
@@ -42,7 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="store for a video target (default: a cache folder)")
     p.add_argument("--encoder", default="classical", help="encoder when a video must be indexed first")
     p.add_argument("--no-ocr", action="store_true", help="when indexing a video first: skip OCR")
+    p.add_argument("--no-speech", action="store_true", help="when indexing a video first: skip speech")
     p.add_argument("--evidence", type=int, default=5, help="evidence items to show (default 5)")
+    p.add_argument("--reasoner", default="embedded", help="embedded (default), openai or transformers")
+    p.add_argument("--model", help="model for --reasoner openai (endpoint model id) or transformers (path or cached id)")
+    p.add_argument("--budget", type=int, help="hand the reasoner exactly this many question-related memories")
+    p.add_argument("--rounds", type=int, default=6, help="search rounds at most (default 6)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the memory's timeline with the evidence marked")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_ask)
 
@@ -57,8 +64,8 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
 
     config = IngestConfig(
         fps=args.fps, clip_seconds=args.clip_seconds, encoder=args.encoder, text_encoder=args.text_encoder,
-        ocr=not args.no_ocr, subtitles=tuple(args.subtitles), captions=args.captions, backend=args.backend,
-        clip_budget=args.clip_budget,
+        ocr=not args.no_ocr, speech=not args.no_speech, subtitles=tuple(args.subtitles), captions=args.captions,
+        backend=args.backend, clip_budget=args.clip_budget,
     )  # fmt: skip
     report = index_video(
         args.video, args.store, config, progress=not args.json and sys.stderr.isatty(), reindex=args.reindex
@@ -104,7 +111,7 @@ def _index_for_ask(video: Path, store_dir: Path, args: argparse.Namespace) -> No
     report = index_video(
         video,
         store_dir,
-        IngestConfig(encoder=args.encoder, ocr=not args.no_ocr),
+        IngestConfig(encoder=args.encoder, ocr=not args.no_ocr, speech=not args.no_speech),
         progress=sys.stderr.isatty(),
     )
     if report.status != "already indexed":

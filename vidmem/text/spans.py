@@ -30,8 +30,8 @@ from typing import Literal
 
 from vidmem.errors import TextInputError, TextWarning
 
-TextKind = Literal["subtitle", "caption", "ocr"]
-TEXT_KINDS: tuple[str, ...] = ("subtitle", "caption", "ocr")
+TextKind = Literal["subtitle", "caption", "ocr", "speech"]
+TEXT_KINDS: tuple[str, ...] = ("subtitle", "caption", "ocr", "speech")
 
 # How many offending cues a warning lists by name before it just counts.
 _NAMED_IN_WARNING = 5
@@ -51,9 +51,11 @@ class TextSpan:
         t_start: start, seconds from the start of the video.
         t_end: end, seconds (``t_end >= t_start`` after validation).
         text: cleaned text: markup removed, entities decoded, whitespace folded to single spaces.
-        kind: ``subtitle`` (SRT/VTT/embedded stream), ``caption`` (captions JSON) or ``ocr``.
+        kind: ``subtitle`` (SRT/VTT/embedded stream), ``caption`` (captions JSON), ``ocr`` or
+            ``speech`` (transcribed audio).
         origin: where it came from, for messages and provenance: ``movie.srt:12`` (file and
             line of the timing line), ``captions.json item 3``, ``movie.mkv stream #2``.
+        words: for speech, ``(word, t_start, t_end)`` of each word as heard; empty otherwise.
     """
 
     t_start: float
@@ -61,6 +63,7 @@ class TextSpan:
     text: str
     kind: TextKind
     origin: str = ""
+    words: tuple[tuple[str, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in TEXT_KINDS:

@@ -1,0 +1,157 @@
+"""Speech as memory: espeak-ng sentences at known times, transcribed into ``text@speech`` entries."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vidmem.ingest import IngestConfig, index_video
+from vidmem.storage.store import MemoryStore
+from vidmem.text import TextSpan
+from vidmem.text.numbers import number_forms
+from vidmem.text.speech import SpeechConfig, drop_covered, spans_to_json, transcribe_video
+
+LINES = [
+    (1.0, "The red kettle is boiling in the kitchen"),
+    (8.0, "Meet me at the harbor at seven fifteen"),
+    (15.0, "The blue bicycle has a flat tyre"),
+]
+DURATION = 22.0
+NO_TEXT = {"ocr": False, "auto_subtitles": False, "embedded_subtitles": False}
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    """(video path, manifest, store) of the clean speech video, indexed once with speech on."""
+    from demos.speech_video import make_speech_video
+
+    folder = tmp_path_factory.mktemp("speech")
+    manifest = make_speech_video(folder / "talk.mp4", LINES, DURATION)
+    store = folder / "store"
+    index_video(folder / "talk.mp4", store, IngestConfig(**NO_TEXT))
+    return folder / "talk.mp4", manifest, store
+
+
+def _speech_entries(store) -> list:
+    with MemoryStore(store) as s:
+        return s.get_entries(s.select_ids("text", "speech"))
+
+
+def _aligned_starts(reference: list, heard: list) -> list[tuple[str, float, float]]:
+    """(word, true start, heard start) for the words the transcript got right, aligned in order."""
+    ref = [(w.lower(), t0) for w, t0, _ in reference]
+    hyp = [(w.lower().strip(".,!?"), t0) for w, t0, _ in heard]
+    match = difflib.SequenceMatcher(a=[w for w, _ in ref], b=[w for w, _ in hyp], autojunk=False)
+    return [
+        (ref[b.a + k][0], ref[b.a + k][1], hyp[b.b + k][1]) for b in match.get_matching_blocks() for k in range(b.size)
+    ]
+
+
+def test_speech_entries_hold_the_sentences_with_word_times(talk):
+    _, manifest, store = talk
+    entries = _speech_entries(store)
+    assert len(entries) == len(LINES)
+    matched = []
+    for entry, line in zip(entries, manifest.lines, strict=True):
+        assert abs(entry.t_start - line.t_start) < 0.5 and abs(entry.t_end - line.t_end) < 1.0
+        matched += _aligned_starts(line.words, entry.extra["words"])
+    said = sum(len(line.words) for line in manifest.lines)
+    assert len(matched) >= 0.6 * said, [e.text for e in entries]  # tiny.en on espeak: WER ~0.2-0.3
+    errors = np.array([abs(heard - true) for _, true, heard in matched])
+    assert np.median(errors) < 0.25 and (errors < 0.5).mean() >= 0.9, matched
+    # the time is searchable both as digits and as words
+    assert "7:15" in entries[1].text and "seven fifteen" in entries[1].text
+
+
+def test_a_question_about_what_is_said_is_answered_from_speech(talk):
+    from vidmem.agent.agent import ask
+
+    _, manifest, store = talk
+    answer = ask(store, "What is said about the bicycle?")
+    top = answer.evidence[0]
+    assert top.source == "text" and "bicycle" in top.text.lower()
+    assert abs(top.t_start - manifest.lines[2].t_start) < 0.5
+    kitchen = next(t0 for w, t0, _ in manifest.lines[0].words if w == "kitchen")
+    when = ask(store, "When does she mention the kitchen?").evidence[0]
+    assert when.t_start - 0.5 <= kitchen <= when.t_end + 0.5 and "kitchen" in when.text.lower()
+
+
+def test_noisy_speech_still_finds_the_key_words(talk, tmp_path):
+    from demos.speech_video import make_speech_video
+
+    manifest = make_speech_video(tmp_path / "noisy.mp4", LINES, DURATION, snr_db=15.0, seed=3)
+    spans = transcribe_video(tmp_path / "noisy.mp4")
+    for line, word in ((manifest.lines[0], "kitchen"), (manifest.lines[2], "bicycle")):
+        near = " ".join(s.text.lower() for s in spans if abs(s.t_start - line.t_start) < 1.0)
+        assert word in near, (word, [s.text for s in spans])
+    # nothing is invented over the noise between the lines
+    for s in spans:
+        assert any(line.t_start - 1.0 <= s.t_start and s.t_end <= line.t_end + 1.0 for line in manifest.lines), s
+
+
+def test_a_killed_transcription_resumes_without_duplicates_or_gaps(talk):
+    video, manifest, store = talk
+    whole = _speech_entries(store)
+    # as if killed after a first piece ending between the first and the second line
+    first = [TextSpan(e.t_start, e.t_end, e.text, "speech", "", tuple(map(tuple, e.extra["words"]))) for e in whole]
+    state = {"done": 6.0, "complete": False, "spans": spans_to_json(first[:1])}
+    saved = []
+    resumed = transcribe_video(video, SpeechConfig(), state=state, save=saved.append)
+    assert resumed[0] == first[0] and all(s.t_start >= 6.0 for s in resumed[1:])
+    heard = " ".join(s.text.lower() for s in resumed)
+    assert heard.count("kitchen") == heard.count("bicycle") == heard.count("harbor") == 1, heard
+    assert saved[-1]["complete"] and saved[-1]["done"] > DURATION - 1
+
+
+def test_a_video_without_audio_is_indexed_without_speech(sample_video, tmp_path):
+    video, _ = sample_video(duration=10.0, fps=5.0)
+    assert transcribe_video(video) == []
+    report = index_video(video, tmp_path / "store", IngestConfig(**NO_TEXT))
+    assert "text@speech" not in report.entries and report.entries["episodic@clip"] == 5
+
+
+def test_no_speech_flag_turns_speech_off(talk, tmp_path):
+    video, _, _ = talk
+    cmd = [sys.executable, "-m", "vidmem.cli", "index", str(video), "--store", str(tmp_path / "s")]
+    out = subprocess.run([*cmd, "--no-ocr", "--no-speech", "--json"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    entries = json.loads(out.stdout)["entries"]
+    assert "text@speech" not in entries and entries["episodic@clip"] == 11
+
+
+def test_subtitles_take_precedence_over_speech_for_the_same_time():
+    speech = [TextSpan(1.0, 5.0, "heard one", "speech"), TextSpan(8.0, 11.0, "heard two", "speech")]
+    subtitles = [TextSpan(0.5, 3.0, "sub a", "subtitle"), TextSpan(3.0, 4.5, "sub b", "subtitle")]
+    assert [s.text for s in drop_covered(speech, subtitles)] == ["heard two"]
+    assert drop_covered(speech, [TextSpan(10.0, 10.5, "short", "subtitle")]) == speech
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Leave at 7:15 sharp", ["seven fifteen"]),
+        ("at 715 from", ["seven hundred fifteen", "7:15", "seven fifteen"]),
+        ("Meet at 7.15", ["seven point one five", "7:15", "seven fifteen"]),
+        ("twenty five people at seven fifteen", ["25", "7:15"]),
+        ("seven oh five", ["7:05"]),
+        ("In 1995 we had 1,200 cats", ["one thousand nine hundred ninety five", "nineteen ninety five",
+                                      "one thousand two hundred"]),
+        ("no numbers here", []),
+    ],
+)  # fmt: skip
+def test_numbers_are_searchable_as_digits_and_words(text, expected):
+    assert number_forms(text) == expected
+
+
+def test_speech_config_checks_its_fields():
+    with pytest.raises(ValueError, match="did you mean 'faster-whisper'"):
+        SpeechConfig(engine="faster-whispr")
+    with pytest.raises(ValueError, match="did you mean 'tiny.en'"):
+        SpeechConfig(model="tiny-en")
+    with pytest.raises(ValueError, match="max_no_speech_prob"):
+        SpeechConfig(max_no_speech_prob=0)
