@@ -8,6 +8,8 @@ grid instead of a navmesh).
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -117,54 +119,64 @@ class FloorGrid:
 class ExpertPlanner:
     """Optimal forward/turn actions towards a set of goal states on a ``FloorGrid``.
 
-    ``cost_to_go`` is a BFS over (cell, heading) states backwards from the goals; the expert takes
-    the action that lowers it, preferring forward, then left, then right (deterministic).
+    Plans are shortest in metres first (so the expert's SPL is 1 where no detour is needed) and
+    use the fewest turns among those: a move costs ``MOVE_COST``, a turn 1. ``cost`` is a
+    Dijkstra search over (cell, heading) states backwards from the goals; the expert takes an
+    action that lowers it, preferring forward, then left, then right (deterministic).
     """
 
-    def __init__(self, grid: FloorGrid, goal_cells: Iterable[Cell], goal_heading: int | None = None) -> None:
-        self.grid = grid
-        goals: list[State] = [
-            (c[0], c[1], h) for c in goal_cells for h in ((goal_heading,) if goal_heading is not None else range(4))
-        ]
-        self.cost: dict[State, int] = {}
-        queue: deque[State] = deque()
-        for state in goals:
-            if grid.is_free_cell(state[:2]):
-                self.cost[state] = 0
-                queue.append(state)
-        while queue:
-            state = queue.popleft()
-            for prev in self._predecessors(state):
-                if prev not in self.cost:
-                    self.cost[prev] = self.cost[state] + 1
-                    queue.append(prev)
+    MOVE_COST = 1000
 
-    def _predecessors(self, state: State) -> list[State]:
+    def __init__(
+        self, grid: FloorGrid, goal_cells: dict[Cell, float] | Iterable[Cell], goal_heading: int | None = None
+    ) -> None:
+        self.grid = grid
+        # Goal cells may carry the metres still to walk after them (later goals of a chained route).
+        after = dict(goal_cells) if isinstance(goal_cells, dict) else {c: 0.0 for c in goal_cells}
+        headings = (goal_heading,) if goal_heading is not None else range(4)
+        self.cost: dict[State, int] = {}
+        self.stop_cost: dict[State, int] = {}
+        heap: list[tuple[int, State]] = []
+        for c, metres in after.items():
+            for h in headings:
+                if grid.is_free_cell(c):
+                    state, cost = (c[0], c[1], h), round(metres / grid.cell_size) * self.MOVE_COST
+                    self.cost[state] = self.stop_cost[state] = cost
+                    heap.append((cost, state))
+        heapq.heapify(heap)
+        while heap:
+            cost, state = heapq.heappop(heap)
+            if cost > self.cost[state]:
+                continue
+            for prev, edge in self._predecessors(state):
+                if cost + edge < self.cost.get(prev, math.inf):
+                    self.cost[prev] = cost + edge
+                    heapq.heappush(heap, (cost + edge, prev))
+
+    def _predecessors(self, state: State) -> list[tuple[State, int]]:
         i, j, h = state
-        prev = [(i, j, (h - 1) % 4), (i, j, (h + 1) % 4)]  # a left turn from h-1, a right turn from h+1
+        prev = [((i, j, (h - 1) % 4), 1), ((i, j, (h + 1) % 4), 1)]  # a left turn from h-1, a right from h+1
         di, dj = HEADING_STEPS[h]
         back = (i - di, j - dj)
         if self.grid.is_free_cell(back) and self.grid.can_move(back, h):
-            prev.append((back[0], back[1], h))
+            prev.append(((back[0], back[1], h), self.MOVE_COST))
         return prev
 
-    def steps_to_go(self, cell: Cell, heading: int) -> int | None:
-        """Actions (moves and turns) to reach a goal state; None when unreachable."""
-        return self.cost.get((cell[0], cell[1], heading))
-
     def action(self, cell: Cell, heading: int) -> str:
-        """``"stop"`` at a goal state, else the first action of a shortest plan."""
+        """``"stop"`` at a goal state, else the first action of an optimal plan."""
         here = self.cost.get((cell[0], cell[1], heading))
         if here is None:
             raise RuntimeError(f"no path from cell {cell} to the goal")
-        if here == 0:
+        if self.stop_cost.get((cell[0], cell[1], heading)) == here:
             return "stop"
+        ahead = self.grid.forward(cell, heading)
         options = (
-            ("move_forward", (*self.grid.forward(cell, heading), heading)),
-            ("turn_left", (cell[0], cell[1], (heading + 1) % 4)),
-            ("turn_right", (cell[0], cell[1], (heading - 1) % 4)),
+            ("move_forward", (*ahead, heading), self.MOVE_COST),
+            ("turn_left", (cell[0], cell[1], (heading + 1) % 4), 1),
+            ("turn_right", (cell[0], cell[1], (heading - 1) % 4), 1),
         )
-        for name, nxt in options:
-            if self.cost.get(nxt, here) == here - 1:
+        for name, nxt, edge in options:
+            blocked = name == "move_forward" and nxt[:2] == cell
+            if not blocked and self.cost.get(nxt, math.inf) + edge == here:
                 return name
         raise RuntimeError(f"planner has no improving action at {cell}, heading {heading}")

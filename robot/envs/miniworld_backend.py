@@ -9,6 +9,8 @@ needed). Set ``VIDMEM_PYGLET_WINDOWED=1`` to keep pyglet's default (e.g. under `
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ class MiniWorldTaskConfig:
         width, height: rgb size in pixels.
         depth: also return ``depth`` float32 [H, W, 1] (metres).
         max_steps: the episode ends after this many actions.
-        success_distance: metres; STOP counts when the geodesic distance to the goal is within it.
+        success_distance: metres; STOP counts when the geodesic distance to the goal is below it.
     """
 
     width: int = 80
@@ -77,7 +79,10 @@ class MiniWorldNavEnv:
         self.max_steps = config.max_steps
         self.next_seed = 0
         self.episode: Episode | None = None
-        self.world = self._make_world(import_miniworld())
+        # MiniWorld prints a note when the GL driver has fewer multisample buffers than it asks for
+        # (Mesa's software renderer has 4); stdout belongs to --json output, so the note is dropped.
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.world = self._make_world(import_miniworld())
         self._planners: dict[Any, ExpertPlanner] = {}
         self.trajectory: list[tuple[float, float, float]] = []
 
@@ -95,10 +100,16 @@ class MiniWorldNavEnv:
     def _goal_vector(self) -> np.ndarray:
         return np.zeros(self.goal_size, np.float32)
 
-    def _expert_target(self) -> tuple[Any, list[Cell], int | None]:
+    def _expert_target(self) -> tuple[Any, dict[Cell, float] | list[Cell], int | None]:
         """``(cache key, goal cells, goal heading or None)`` the expert heads for now."""
         k = min(self.goal_index, len(self._goal_cells) - 1)
-        return ("goal", k), self._viewpoints[k], None
+        later = self._remaining[k + 1] if k + 1 < len(self._remaining) else {}
+        # Stopping places weighted by the route still to walk after them: optimal over all legs.
+        return (
+            ("goal", k),
+            {v: later.get(v, 0.0) for v in self._viewpoints[k] if k + 1 == len(self._remaining) or v in later},
+            None,
+        )
 
     def _on_step(self) -> None:
         """Called after each action (tasks track what the agent has seen)."""
@@ -144,7 +155,7 @@ class MiniWorldNavEnv:
             raise EnvError(f"action must be an id in 0..{len(ACTIONS) - 1} {ACTIONS}, got {action}")
         self.steps += 1
         if action == STOP:
-            if self.geodesic_distance_to_current_goal() <= self.success_distance:
+            if self.geodesic_distance_to_current_goal() < self.success_distance:  # strict, as Habitat
                 self.goal_index += 1
                 self.done = self.goal_index >= len(self._goal_cells)
             else:
@@ -203,6 +214,22 @@ class MiniWorldNavEnv:
 
     def close(self) -> None:
         self.world.close()
+
+    def top_down(self) -> dict[str, Any]:
+        """The current episode's map for plots.
+
+        Returns:
+            ``{"free": bool [nx, nz] (cells the agent may stand on), "origin": (x, z) of cell (0, 0),
+            "objects": [(x, z, colour name)], "walls": float [N, 2, 2] wall segments as (x, z) pairs}``.
+        """
+        objects = []
+        for ent in self.world.entities:
+            if ent is self.world.agent:
+                continue
+            colour = getattr(ent, "color_name", None) or getattr(ent, "color", None) or "grey"
+            objects.append((float(ent.pos[0]), float(ent.pos[2]), str(colour)))
+        walls = np.asarray(self.world.wall_segs, dtype=np.float64)[:, :, [0, 2]]
+        return {"free": self.grid.free.copy(), "origin": self.grid.origin, "objects": objects, "walls": walls}
 
     # -- internals --------------------------------------------------------------------------------
     def _build_grid(self) -> None:

@@ -91,6 +91,7 @@ def _key(color: str) -> MeshEnt:
     key = MeshEnt(mesh_name=f"key_{color}", height=0.6, static=True)
     # The mesh's bounding radius (0.74) would block the neighbouring cells; collide like a box.
     key.radius = Box("red", size=OBJECT_SIZE).radius
+    key.color_name = color  # for plots
     return key
 
 

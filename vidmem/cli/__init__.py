@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "vidmem.cli.store_commands",
     "vidmem.cli.eval_commands",
     "vidmem.cli.policy_commands",
+    "vidmem.cli.nav_commands",
 )
 
 
