@@ -27,3 +27,7 @@ class TextWarning(UserWarning):
 
 class VideoWarning(UserWarning):
     """Part of a video could not be read and was skipped; the message names the file and time range."""
+
+
+class StoreWarning(UserWarning):
+    """A store was usable but not as found: a damaged index rebuilt, an index kept in memory, read-only."""

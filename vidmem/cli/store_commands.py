@@ -97,7 +97,7 @@ def _ask(args: argparse.Namespace) -> dict[str, Any]:
             args.t_from if args.t_from is not None else 0.0,
             args.t_to if args.t_to is not None else float("inf"),
         )
-    with MemoryStore(store_dir) as store:
+    with MemoryStore(store_dir, read_only=True) as store:
         agent = RetrievalAgent(store, AgentConfig(evidence=args.evidence))
         answer = agent.ask(args.question, image=image, choices=args.choice, window=window)
     if not args.json:
@@ -142,7 +142,7 @@ def _read_image(path: str):
 def _info(args: argparse.Namespace) -> dict[str, Any]:
     from vidmem.storage.store import MemoryStore
 
-    with MemoryStore(args.store) as store:
+    with MemoryStore(args.store, read_only=True) as store:
         info = {
             "store": str(store.root.resolve()),
             "schema_version": store.get_meta("schema_version"),

@@ -109,16 +109,34 @@ class VectorIndex:
             self._gpu_index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self._index)
         return self._gpu_index
 
+    def to_bytes(self) -> bytes:
+        """The index serialised by faiss (what :meth:`save` writes)."""
+        return _faiss().serialize_index(self._index).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, use_gpu: bool | str = "auto") -> VectorIndex:
+        """Inverse of :meth:`to_bytes`; raises ``RuntimeError`` on bytes faiss cannot read."""
+        faiss = _faiss()
+        raw = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        return cls._wrap(raw, use_gpu)
+
     def save(self, path: Path) -> None:
-        """Writes the index atomically (temp file + rename)."""
+        """Writes the index atomically (temp file + rename); a failed write leaves no temp file."""
         tmp = path.with_suffix(path.suffix + ".tmp")
-        _faiss().write_index(self._index, str(tmp))
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(self.to_bytes())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path, use_gpu: bool | str = "auto") -> VectorIndex:
+        return cls.from_bytes(Path(path).read_bytes(), use_gpu)
+
+    @classmethod
+    def _wrap(cls, raw, use_gpu: bool | str) -> VectorIndex:
         faiss = _faiss()
-        raw = faiss.read_index(str(path))
         inner = faiss.downcast_index(raw.index) if hasattr(raw, "index") else raw
         kind = "hnsw" if "HNSW" in type(inner).__name__ else "flat"
         obj = cls(raw.d, kind, use_gpu)

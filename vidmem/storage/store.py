@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,10 +25,11 @@ import numpy as np
 
 from vidmem.errors import StoreError
 from vidmem.memory.facts import STOPWORDS
+from vidmem.storage.database import create_database, is_creation_temp, open_database, recognise_store
 from vidmem.storage.index import VectorIndex
+from vidmem.storage.index_files import IndexFiles
 from vidmem.storage.schema import (
     DB_NAME,
-    SCHEMA,
     SCHEMA_VERSION,
     blob_to_vector,
     pack_state,
@@ -62,53 +62,46 @@ class MemoryStore:
     Args:
         root: the store directory.
         create: create the store when the directory is missing or empty.
+        read_only: never write (``info``, ``ask``); also chosen, with a warning, when the store
+            cannot be written (a read-only filesystem).
 
     Raises:
         StoreError: not a store, a store from a newer schema, or unreadable.
     """
 
-    def __init__(self, root: str | Path, create: bool = False) -> None:
+    def __init__(self, root: str | Path, create: bool = False, read_only: bool = False) -> None:
         self.root = Path(root)
-        self._check_root(create)
-        try:
-            self.db = sqlite3.connect(self.root / DB_NAME, timeout=30.0, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            version = self._schema_version()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.root} is not a readable vidmem store ({exc})") from None
-        if version is None:
-            self.db.executescript(SCHEMA)
-            self.set_meta("schema_version", SCHEMA_VERSION)
-            self.set_meta("created", time.time())
-        elif version > SCHEMA_VERSION:
-            raise StoreError(
-                f"store {self.root} has schema version {version}, newer than this vidmem supports "
-                f"({SCHEMA_VERSION}); upgrade vidmem to read it"
-            )
         self._indexes: dict[str, VectorIndex] = {}
+        db_path = self.root / DB_NAME
+        if self._check_root(create):
+            self.db = create_database(db_path)
+            self.read_only = False
+        else:
+            version = recognise_store(db_path)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {self.root} has schema version {version}, newer than this vidmem supports "
+                    f"({SCHEMA_VERSION}); upgrade vidmem to read it"
+                )
+            self.db, self.read_only = open_database(db_path, read_only)
 
-    def _check_root(self, create: bool) -> None:
+    def _check_root(self, create: bool) -> bool:
+        """True when a new store is to be made here (the directory is missing or empty)."""
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"{self.root} is a file, not a store directory")
-        if (self.root / DB_NAME).is_file():
-            return
+        if (self.root / DB_NAME).exists():
+            return False
         if not create:
             if not self.root.exists():
                 raise StoreError(f"no store at {self.root} (index a video into it first)")
             raise StoreError(f"{self.root} is not a vidmem store (no {DB_NAME} inside)")
-        if self.root.exists() and any(self.root.iterdir()):
+        if self.root.exists() and any(p for p in self.root.iterdir() if not is_creation_temp(p)):
             raise StoreError(f"{self.root} is not a vidmem store and is not empty; choose a new or empty directory")
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def _schema_version(self) -> int | None:
-        has_meta = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        if not has_meta:
-            return None
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            raise StoreError(f"{self.root} has a database without a schema version; not a vidmem store")
-        return int(json.loads(row[0]))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store directory {self.root}: {exc.strerror or exc}") from None
+        return True
 
     def close(self) -> None:
         self.db.close()
@@ -293,7 +286,8 @@ class MemoryStore:
     def index(self, group: str) -> VectorIndex | None:
         """The vector index of a group (``episodic@clip``, ``visual``, ``semantic``, ``text-space``).
 
-        Loaded from its file when it matches SQLite, otherwise rebuilt from SQLite and saved.
+        Loaded from its file when the file matches SQLite (counts and ids) and its checksum;
+        otherwise rebuilt from SQLite and saved, or kept in memory when it cannot be saved.
         Returns None when the group holds no vectors.
         """
         if group in self._indexes:
@@ -306,19 +300,11 @@ class MemoryStore:
         )
         if signature[0] == 0:
             return None
-        path = self.root / "index" / f"{group}.faiss"
-        manifest = self._index_manifest()
-        index = None
-        if path.is_file() and manifest.get(group) == signature:
-            with contextlib.suppress(RuntimeError):
-                index = VectorIndex.load(path)
+        files = IndexFiles(self.root / "index")
+        index = files.load(group, signature)
         if index is None:
             index = self._build_index(column, where, args, int(signature[0]))
-            with contextlib.suppress(OSError):
-                path.parent.mkdir(exist_ok=True)
-                index.save(path)
-                manifest[group] = signature
-                self._write_index_manifest(manifest)
+            files.save(group, signature, index)
         self._indexes[group] = index
         return index
 
@@ -340,19 +326,6 @@ class MemoryStore:
             index.add(np.array([r[0] for r in rows], dtype=np.int64), vecs)
         assert index is not None
         return index
-
-    def _index_manifest(self) -> dict[str, list]:
-        path = self.root / "index" / "manifest.json"
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def _write_index_manifest(self, manifest: dict[str, list]) -> None:
-        path = self.root / "index" / "manifest.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest))
-        tmp.replace(path)
 
     def refresh_indexes(self) -> None:
         """Drops cached indexes so the next use rebuilds stale ones (after writes)."""
