@@ -166,7 +166,8 @@ def test_tiny_openclip_and_classical_run_through_the_same_pipeline(sample_video,
     # the tiny CLIP has a text tower, so a text question reaches the picture without any text channel
     with MemoryStore(tmp_path / "tiny") as s:
         answer = RetrievalAgent(s).ask("a red circle")
-    assert answer.trace[0]["searched"] == ["episodic@clip:clip-text"]
+    first = answer.trace[0]
+    assert (first["source"], first["scale"]) == ("episodic", "clip") and first["hits"][0]["via"] == "clip-text"
 
 
 def test_cli_index_info_ask_json(sample_video, tmp_path):
@@ -186,7 +187,7 @@ def test_cli_index_info_ask_json(sample_video, tmp_path):
     out = run("ask", str(store), "", "--image", str(frame_png), "--json")
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
-    assert set(answer) == {"answer", "choice", "confidence", "evidence", "trace"}
+    assert set(answer) == {"answer", "found", "choice", "confidence", "evidence", "trace"}
     top = answer["evidence"][0]
     assert {"source", "t_start", "t_end", "score", "text", "keyframe"} <= set(top)
     assert max(0.0, top["t_start"] - 31.0, 31.0 - top["t_end"]) <= 2.0

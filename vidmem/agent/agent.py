@@ -1,28 +1,33 @@
-"""The retrieval agent: rounds of (pick source and scale, retrieve, refine, stop), then the reasoner.
+"""The retrieval agent: rounds of (pick source, scale and window, retrieve, judge, refine, stop), then the reasoner.
 
-Round ``locate`` searches the finest memories the query can reach (image query: clip vectors and
-keyframes; text query: the text channels, plus clip vectors when the encoder has a text tower).
-Round ``context`` scores the coarse episodic windows holding those hits and re-ranks the hits by
-their window (HCAM: attend to chunk summaries, then inside the best chunks). Round ``occurrences``
-(only for when / first / last / before / after / how many) collects every matching stretch of
-time. The agent stops as soon as the question's kind has what it needs.
+Search rounds (``vidmem.agent.rounds``) reach the finest memories first (text channels, clip
+vectors, keyframes), judge whether they support an answer (``vidmem.agent.support``), and when they
+do not, read the coarse episodic windows and search again inside the best ones (HCAM). A language
+model reasoner may pick the rounds instead; the embedded policy takes over when its output is
+malformed. Then: ``context`` re-ranks hits by their coarse window, ``occurrences`` collects every
+matching stretch (when / first / last / how many), and before/after questions chain an
+``anchor`` round with a ``neighbourhood`` round around it. Optionally exactly ``budget`` memories
+are selected for the reasoner. Every round is one entry of ``Answer.trace``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from vidmem.agent.intent import Intent, parse_intent
-from vidmem.agent.reader import Hit, MemoryReader, merge_rankings
+from vidmem.agent import neighbourhood, rounds
+from vidmem.agent.intent import Intent, parse_intent, split_anchor, subject_words
+from vidmem.agent.reader import Hit, MemoryReader, fuse
 from vidmem.agent.reasoner import REASONERS, Occurrence
+from vidmem.agent.support import Support, SupportConfig, judge
 from vidmem.errors import QueryError
 from vidmem.storage.store import MemoryStore
 from vidmem.types import Answer
 
 LOCATE_STORES = ("episodic", "visual", "text")
+TEMPORAL = ("count", "first", "last", "before", "after", "when")
 
 
 @dataclass(frozen=True)
@@ -30,16 +35,28 @@ class AgentConfig:
     """Attributes:
     k: hits retrieved per search.
     evidence: evidence items returned with an answer.
-    reasoner: registered reasoner name.
+    reasoner: registered reasoner name (``embedded``, ``openai``, ``transformers``).
+    model: the model a model reasoner uses (endpoint model name, or a path / HF cache id).
+    max_rounds: search rounds before the agent stops (round budget).
+    budget: when set, exactly this many question-related memories are handed to the reasoner.
+    support: the thresholds of the sufficiency test and of abstention.
     """
 
     k: int = 12
     evidence: int = 5
     reasoner: str = "embedded"
+    model: str | None = None
+    max_rounds: int = 6
+    budget: int | None = None
+    support: SupportConfig = field(default_factory=SupportConfig)
 
     def __post_init__(self) -> None:
         if self.k < 1 or self.evidence < 1:
             raise ValueError("k and evidence must be >= 1")
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be >= 1")
+        if self.budget is not None and self.budget < 1:
+            raise ValueError("budget must be >= 1 (or None for no budget)")
 
 
 class RetrievalAgent:
@@ -51,6 +68,7 @@ class RetrievalAgent:
     """
 
     def __init__(self, store: MemoryStore, config: AgentConfig | None = None) -> None:
+        from vidmem.agent import models  # noqa: F401  (registers the model reasoners)
         from vidmem.ingest import store_encoder, store_text_encoder
 
         self.store = store
@@ -60,7 +78,10 @@ class RetrievalAgent:
             raise QueryError(f"store {store.root} holds no memories yet; index a video into it first")
         self.encoder = store_encoder(store, recorded["spec"])
         self.reader = MemoryReader(store, self.encoder, store_text_encoder(store))
-        self.reasoner = REASONERS.build(self.config.reasoner)
+        overrides = {"model": self.config.model} if self.config.model else {}
+        if overrides and self.config.reasoner == "embedded":
+            raise QueryError("--model needs a model reasoner: add --reasoner openai or --reasoner transformers")
+        self.reasoner = REASONERS.build(self.config.reasoner, **overrides)
 
     def ask(
         self,
@@ -83,19 +104,119 @@ class RetrievalAgent:
         if choices is not None and len(choices) < 2:
             raise QueryError("give at least two --choice options, or none")
         intent = parse_intent(question) if question else Intent("open", "")
-        trace: list[dict] = []
-        hits = self._locate(question, intent, image, window, trace)
-        if not hits:
+        anchor, asked = split_anchor(question) if intent.kind in ("before", "after") else ("", question)
+        query = anchor or question
+        self._image_vector = self.encoder.encode_images(image[None])[0] if image is not None else None
+        state = rounds.RoundState(query, image is not None, window, self._sources(question, image), self._coarse())
+        support = self._search_rounds(question, intent, state)
+        if not state.hits:
             raise QueryError(self._why_nothing(image))
-        hits = self._context(hits, window, trace)
+        hits = self._context(state.hits, window, state.records)
         occurrences = None
-        if intent.kind in ("count", "first", "last", "before", "after", "when"):
-            occurrences = self._occurrences(intent, image, hits, window, trace)
+        if intent.kind in TEMPORAL and support.found:
+            occurrences = self._occurrences(intent, image, hits, window, state.records)
             if intent.kind in ("before", "after") and occurrences:
-                hits = self._neighbours(intent, occurrences, window, trace) + hits
+                near, anchor_occ = neighbourhood.search(self, intent.kind, occurrences, asked, window, state.records)
+                hits, occurrences = near + hits, [anchor_occ]
+        if self.config.budget is not None:
+            hits = self._select(query, hits, state.records)
         return self.reasoner.answer(
-            question, intent, hits, occurrences, choices, self.reader, self.config.evidence, trace
+            question, intent, hits, occurrences, choices, self.reader, self.config.evidence, state.records, support
         )
+
+    # --- search rounds --------------------------------------------------------------------
+
+    def _sources(self, question: str, image) -> list[str]:
+        sources = []
+        if image is not None:
+            sources += ["episodic@clip", "visual"]
+        if question and self.reader.has_text:
+            sources.append("text")
+        if question and image is None and self.encoder.has_text:
+            sources.append("episodic@clip")
+        coarse = self._coarse()
+        if coarse and (self.reader.has_text or self.encoder.has_text or image is not None):
+            sources.append(f"episodic@{coarse}")
+        return sources
+
+    def _coarse(self) -> str | None:
+        scales = [sc for s, sc, n in self.store.groups() if s == "episodic" and sc != "clip" and n >= 2]
+        return min(scales, key=lambda s: float(s.rstrip("s")), default=None)
+
+    def _search_rounds(self, question: str, intent: Intent, state: rounds.RoundState) -> Support:
+        subject = subject_words(state.subject) if state.subject else ""
+        support = Support(False, 0.0, "none")
+        for _ in range(self.config.max_rounds):
+            step, raw, by = self._next_step(question, state, support)
+            if isinstance(step, str):
+                return self._stop(state, step, support)
+            found = self._search(step)
+            if rounds.is_coarse_source(step.source):
+                state.chunks, new = rounds.merge_hits(state.chunks, found)
+            else:
+                state.hits, new = rounds.merge_hits(state.hits, found)
+            state.done.append(step)
+            state.new_last = new
+            support = judge(self.reader, subject, state.hits, self.config.support, self._image(state))
+            entry = rounds.record(step, found, new, by, raw)
+            entry["support"] = support.to_json()
+            state.records.append(entry)
+        return self._stop(state, "round budget", support)
+
+    def _next_step(self, question, state, support) -> tuple[rounds.Step | str, str | None, str]:
+        """Asks the reasoner for the next round; the embedded policy decides when it has no say or fails."""
+        proposal = self.reasoner.decide(question, state, support, self.reader) if state.done else None
+        if proposal is not None:
+            step, raw, error = proposal
+            if error is None and isinstance(step, rounds.Step) and step.source in self._valid_sources(state):
+                return step, raw, "model"
+            if error is None and step == "answer":
+                # retrieval-score guard: a model may stop only once the evidence supports an answer
+                if support.found:
+                    return "enough", raw, "model"
+                error = "the model wanted to answer but the evidence does not support one"
+            fallback = rounds.embedded_next(state, support.found)
+            state.records.append({"round": "fallback", "raw": raw, "error": error or "unknown memory"})
+            return fallback, None, "embedded"
+        return rounds.embedded_next(state, support.found), None, "embedded"
+
+    def _valid_sources(self, state: rounds.RoundState) -> set[str]:
+        return (
+            set(state.sources)
+            | {f"episodic@{sc}" for s, sc, _ in self.store.groups() if s == "episodic"}
+            | {"semantic"}
+        )
+
+    def _stop(self, state: rounds.RoundState, why: str, support: Support) -> Support:
+        state.records.append({"round": "stop", "decision": why, "support": support.to_json()})
+        return support
+
+    def _image(self, state: rounds.RoundState):
+        return self._image_vector if state.image else None
+
+    def _search(self, step: rounds.Step) -> list[Hit]:
+        """Runs one step: image, CLIP text or words against one source, inside the step's window."""
+        k, window = self.config.k, step.window
+        store, _, scale = step.source.partition("@")
+        if self._image_vector is not None and store in ("episodic", "visual"):
+            return _relabel(self.reader.search_vector(self._image_vector, step.source, k, window), "image")
+        if store == "text":
+            return self.reader.search_text(step.query, k, window, stores=LOCATE_STORES)
+        found = []
+        if self.encoder.has_text and store in ("episodic", "visual"):
+            qv = self.encoder.encode_text([step.query])[0]
+            found = _relabel(self.reader.search_vector(qv, step.source, k, window), "clip-text")
+        if self.reader.has_text:
+            found = rounds.merge_hits(found, self._text_in(step.query, k, window, store, scale or None))[0]
+        return found[:k]
+
+    def _text_in(self, query: str, k: int, window, store: str, scale: str | None) -> list[Hit]:
+        """Hybrid text search over one store (and scale), e.g. the coarse windows' words."""
+        allowed = self.store.select_ids(store, scale, *(window or (None, None)), with_text=True)
+        if len(allowed) == 0:
+            return []
+        pool = max(3 * k, 100)
+        return fuse(self.reader.dense_text(query, pool, allowed), self.reader.lexical_text(query, pool, allowed), k)
 
     def _why_nothing(self, image) -> str:
         if image is None and not self.reader.has_text and not self.encoder.has_text:
@@ -105,38 +226,14 @@ class RetrievalAgent:
             )
         return "nothing in the store matches the question (check the time window)"
 
-    # --- rounds ---------------------------------------------------------------------------
-
-    def _locate(self, question: str, intent: Intent, image, window, trace) -> list[Hit]:
-        k = self.config.k
-        rankings: list[list[Hit]] = []
-        searched = []
-        if image is not None:
-            qv = self.encoder.encode_images(image[None])[0]
-            for group in ("episodic@clip", "visual"):
-                rankings.append(self.reader.search_vector(qv, group, k, window))
-                searched.append(f"{group}:image")
-        if question and self.reader.has_text:
-            query = intent.target if intent.kind in ("before", "after") else question
-            # semantic facts span first-to-last sighting: too coarse to say *when*; occurrences use them
-            rankings.append(self.reader.search_text(query, k, window, stores=LOCATE_STORES))
-            searched.append("text:hybrid")
-        if question and image is None and self.encoder.has_text:
-            qv = self.encoder.encode_text([question])[0]
-            rankings.append(self.reader.search_vector(qv, "episodic@clip", k, window))
-            searched.append("episodic@clip:clip-text")
-        hits = merge_rankings(rankings, k)
-        trace.append({"round": "locate", "searched": searched, "window": window, "hits": _brief(hits)})
-        return hits
+    # --- after the search rounds ----------------------------------------------------------
 
     def _context(self, hits: list[Hit], window, trace) -> list[Hit]:
-        """Re-ranks fine hits by how strongly their coarse window as a whole matches."""
-        scale = self._coarse_scale()
+        """Re-ranks fine hits by how strongly their coarse window as a whole matches (HCAM)."""
+        scale = self._coarse()
         if scale is None or len(hits) < 2:
             return hits
-        windows = self.reader.store.get_entries(
-            self.reader.store.select_ids("episodic", scale, *(window or (None, None)))
-        )
+        windows = self.store.get_entries(self.store.select_ids("episodic", scale, *(window or (None, None))))
         if len(windows) < 2:
             return hits
         support: dict[int, float] = {}
@@ -152,12 +249,8 @@ class RetrievalAgent:
         span = [(w.t_start, w.t_end, boost[w.id]) for w in windows]
         reranked = sorted(hits, key=lambda h: -(h.score * (1.0 + 0.25 * _window_boost(h, span))))
         strong = [[round(w.t_start, 2), round(w.t_end, 2), round(boost[w.id], 3)] for w in windows if boost[w.id] > 0]
-        trace.append({"round": "context", "scale": f"episodic@{scale}", "windows": strong[:5]})
+        trace.append({"round": "context", "source": "episodic", "scale": scale, "windows": strong[:5]})
         return reranked
-
-    def _coarse_scale(self) -> str | None:
-        scales = [sc for s, sc, n in self.store.groups() if s == "episodic" and sc != "clip" and n >= 2]
-        return min(scales, key=lambda s: float(s.rstrip("s")), default=None)
 
     def _occurrences(self, intent: Intent, image, hits: list[Hit], window, trace) -> list[Occurrence]:
         from vidmem.agent.occurrences import find_occurrences
@@ -165,40 +258,35 @@ class RetrievalAgent:
         occ, how = find_occurrences(self.reader, intent, image, hits, window, self.encoder)
         trace.append(
             {
-                "round": "occurrences",
-                "method": how,
+                "round": "occurrences" if intent.kind not in ("before", "after") else "anchor",
+                "source": how,
+                "query": intent.target,
+                "window": list(window) if window else None,
                 "found": [[round(o.t_start, 2), round(o.t_end, 2)] for o in occ][:20],
             }
         )
         return occ
 
-    def _neighbours(self, intent: Intent, occurrences: list[Occurrence], window, trace) -> list[Hit]:
-        """Memories just before the first occurrence or just after the last one."""
-        anchor = occurrences[0] if intent.kind == "before" else occurrences[-1]
-        span = 30.0
-        t0, t1 = (
-            (anchor.t_start - span, anchor.t_start) if intent.kind == "before" else (anchor.t_end, anchor.t_end + span)
+    def _select(self, query: str, hits: list[Hit], trace) -> list[Hit]:
+        """Exactly ``budget`` question-related memories: the best hits, topped up by a wider search."""
+        from vidmem.agent.budget import select_memories
+
+        chosen, note = select_memories(self, query, hits, self.config.budget)
+        trace.append(
+            {
+                "round": "select",
+                "budget": self.config.budget,
+                "selected": rounds.brief(chosen, len(chosen)),
+                **({"note": note} if note else {}),
+            }
         )
-        if window is not None:
-            t0, t1 = max(t0, window[0]), min(t1, window[1])
-        found = []
-        for store_name in ("text", "episodic"):
-            scale = None if store_name == "text" else "clip"
-            ids = self.store.select_ids(store_name, scale, t0 + 1e-6, t1 - 1e-6)
-            for e in self.store.get_entries(ids):
-                inside = e.t_start >= t0 - 1e-6 if intent.kind == "after" else e.t_end <= t1 + 1e-6
-                if inside and (e.text or store_name == "episodic"):
-                    distance = (e.t_start - t0) if intent.kind == "after" else (t1 - e.t_end)
-                    bonus = _SAID_BONUS.get(e.scale, 0.2 if e.text else 0.0)
-                    found.append(Hit(e, 1.0 / (1.0 + max(0.0, distance)) + bonus, "temporal"))
-        found.sort(key=lambda h: -h.score)
-        trace.append({"round": intent.kind, "anchor": [round(anchor.t_start, 2), round(anchor.t_end, 2)],
-                      "window": [round(t0, 2), round(t1, 2)], "hits": _brief(found)})  # fmt: skip
-        return found[:5]
+        return chosen
 
 
-_SAID_BONUS = {"subtitle": 0.5, "caption": 0.5, "ocr": 0.3}
-"""What happens next is best told by what is said, then by what is written, then by the picture."""
+def _relabel(hits: list[Hit], via: str) -> list[Hit]:
+    for h in hits:
+        h.via = via
+    return hits
 
 
 def _window_boost(hit: Hit, span: list[tuple[float, float, float]]) -> float:
@@ -208,19 +296,7 @@ def _window_boost(hit: Hit, span: list[tuple[float, float, float]]) -> float:
     return 0.0
 
 
-def _brief(hits: list[Hit], n: int = 5) -> list[dict]:
-    return [
-        {
-            "source": h.group,
-            "t": [round(h.entry.t_start, 2), round(h.entry.t_end, 2)],
-            "score": round(h.score, 4),
-            "via": h.via,
-        }
-        for h in hits[:n]
-    ]
-
-
-def ask(store_dir: str | Path, question: str, **kwargs) -> Answer:
+def ask(store_dir: str | Path, question: str, config: AgentConfig | None = None, **kwargs) -> Answer:
     """One-shot convenience: open a store, ask, close."""
     with MemoryStore(store_dir) as store:
-        return RetrievalAgent(store).ask(question, **kwargs)
+        return RetrievalAgent(store, config).ask(question, **kwargs)

@@ -51,9 +51,33 @@ def parse_intent(question: str) -> Intent:
     """Classifies a question by its cue words; the first matching kind in priority order wins."""
     q = question.lower().strip()
     kind = next((name for name, pattern in _KINDS if pattern.search(q)), "open")
-    if kind in ("before", "after"):
-        target = re.split(r"\b(?:before|after|prior to|following)\b", question, maxsplit=1, flags=re.I)[-1]
-    else:
-        target = question
+    target = (split_anchor(question)[0] or question) if kind in ("before", "after") else question
     target = re.sub(r"\s+", " ", _FILLER.sub(" ", target)).strip(" ?.!,\"'")
     return Intent(kind, target or question.strip(" ?"))
+
+
+_ANCHOR_WORD = re.compile(r"\b(?:just |right )?(?:before|after|prior to|following)\b", re.IGNORECASE)
+
+
+def split_anchor(question: str) -> tuple[str, str]:
+    """Splits a before/after question into (anchor event, what is asked about it).
+
+    "After he closes the fridge, what does he pick up?" -> ("he closes the fridge", "what does he pick up");
+    "What does he pick up after he closes the fridge?" -> ("he closes the fridge", "What does he pick up").
+    Without a before/after word the anchor is "" and the whole question is asked.
+    """
+    q = question.strip().rstrip("?.! ")
+    m = _ANCHOR_WORD.search(q)
+    if m is None:
+        return "", q
+    head, tail = q[: m.start()].strip(" ,"), q[m.end() :].strip(" ,")
+    if not head and "," in tail:
+        anchor, asked = tail.split(",", 1)
+        return anchor.strip(), asked.strip()
+    return tail, head
+
+
+def subject_words(text: str) -> str:
+    """``text`` without asking words ("what does he pick up" -> "he pick up"), or ``text`` when nothing is left."""
+    left = re.sub(r"\s+", " ", _FILLER.sub(" ", text)).strip(" ?.!,\"'")
+    return left or text.strip(" ?.!,\"'")

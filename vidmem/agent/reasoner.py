@@ -58,10 +58,17 @@ class EmbeddedReasoner:
     def __init__(self, config: EmbeddedReasonerConfig | None = None) -> None:
         self.config = config or EmbeddedReasonerConfig()
 
-    def answer(self, question, intent, hits, occurrences, choices, reader, n_evidence, trace) -> Answer:
+    def decide(self, question, state, support, reader):  # noqa: ARG002  (the agent's own policy decides)
+        """No say in the rounds: the agent's embedded policy picks them."""
+        return None
+
+    def answer(self, question, intent, hits, occurrences, choices, reader, n_evidence, trace, support=None) -> Answer:
+        """The answer from the memories found; abstains (``found=False``) when ``support`` says they do not hold one."""
         evidence = _dedupe([h.evidence(reader.store) for h in hits])
         if choices:
-            return self._choose(question, hits, choices, reader, evidence[:n_evidence], trace)
+            return self._choose(question, hits, choices, reader, evidence[:n_evidence], trace, support)
+        if support is not None and not support.found:
+            return abstain(hits, support, reader, n_evidence, trace)
         kind = intent.kind
         if occurrences and kind in ("count", "first", "last", "when"):
             return self._from_occurrences(kind, intent, occurrences, evidence, n_evidence, trace)
@@ -111,13 +118,17 @@ class EmbeddedReasoner:
         )
         return Answer(text, None, confidence, ev, trace)
 
-    def _choose(self, question, hits, choices, reader, evidence, trace) -> Answer:
+    def _choose(self, question, hits, choices, reader, evidence, trace, support=None) -> Answer:
         """Scores each option against what the question points at.
 
         The question's best hits, weighted by rank, and the words said or shown during them form the
         evidence; an option scores by its best weighted match (dense + lexical for text, the CLIP
         text tower against clip vectors when the encoder has one). Options never retrieve their own
         evidence, so an option that merely exists somewhere in the video gains nothing.
+
+        It always chooses (benchmarks need a choice); the confidence is the option's softmax share
+        scaled down when the question's evidence is weak (``support``) and when even the best option
+        matches that evidence poorly.
         """
         if not reader.has_text and not reader.encoder.has_text:
             raise QueryError("this store has no text channel and its encoder no text tower: options cannot be scored")
@@ -141,12 +152,41 @@ class EmbeddedReasoner:
         probs = np.exp((scores - scores.max()) / self.config.temperature)
         probs /= probs.sum()
         best = int(np.argmax(scores))
-        trace.append({"round": "choose", "options": list(choices), "scores": scores.round(4).tolist(), "parts": parts})
-        return Answer(choices[best], best, float(probs[best]), evidence, trace)
+        evidence_factor = 1.0 if support is None else min(1.0, 2.0 * support.strength)
+        match_factor = float(np.clip((scores[best] - OPTION_NO_MATCH) / (OPTION_MATCH - OPTION_NO_MATCH), 0.1, 1.0))
+        confidence = float(probs[best]) * evidence_factor * match_factor
+        trace.append(
+            {
+                "round": "choose",
+                "options": list(choices),
+                "scores": scores.round(4).tolist(),
+                "parts": parts,
+                "evidence_factor": round(evidence_factor, 3),
+                "match_factor": round(match_factor, 3),
+            }
+        )
+        found = True if support is None else support.found
+        return Answer(choices[best], best, round(confidence, 4), evidence, trace, found)
 
 
 CHOICE_HITS = 5
 """Question hits whose evidence options are scored against."""
+
+OPTION_NO_MATCH, OPTION_MATCH = 0.15, 0.5
+"""An option's best evidence score (text: mean of cosine and word overlap) below the first is no match;
+above the second, a full match. Paraphrases of a caption score 0.5-0.9, unrelated sentences 0.05-0.25."""
+
+
+def abstain(hits, support, reader, n_evidence: int, trace: list[dict]) -> Answer:
+    """Nothing supports an answer: say so, keep the closest memories as evidence, low confidence."""
+    closest = support.best or hits[0]
+    words = f' ("{closest.entry.text[:80]}")' if closest.entry.text else ""
+    text = (
+        "Nothing in the video supports an answer to this question; the closest memory is at "
+        f"{fmt_span(closest.entry.t_start, closest.entry.t_end)} ({closest.group}){words}."
+    )
+    evidence = _dedupe([closest.evidence(reader.store)] + [h.evidence(reader.store) for h in hits])[:n_evidence]
+    return Answer(text, None, round(0.3 * support.strength, 4), evidence, trace, found=False)
 
 
 def _evidence_items(hits, reader) -> list[tuple[str, np.ndarray | None, float]]:

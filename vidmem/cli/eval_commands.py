@@ -21,6 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(run=_eval_memory)
 
+    a = esub.add_parser("abstain", help="abstention: false answers on absent things, abstentions on present ones")
+    a.add_argument("--videos", default="../shared/videos", help="folder with kitchen.mp4 and boats.mp4 and captions")
+    a.add_argument("--questions", help="questions JSON (default eval/data/abstain_questions.json)")
+    a.add_argument("--work", help="folder for the stores (default: a temporary folder)")
+    a.add_argument("--calibrate", action="store_true", help="also grid-search the text support thresholds")
+    a.add_argument("--verbose", action="store_true", help="list every question's result in the JSON")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.set_defaults(run=_eval_abstain)
+
     p = sub.add_parser("bench", help="speed and size benchmarks (print figures)")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
     b = bsub.add_parser("ingest", help="ingest speed against pure decode, RSS, bytes per hour")
@@ -32,6 +41,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(run=_bench_ingest)
 
+    k = bsub.add_parser("ask", help="cold `vidmem ask`: wall, CPU and peak RSS for a text and an image question")
+    k.add_argument("--repeats", type=int, default=3, help="timed runs per question after one warm-up (default 3)")
+    k.add_argument("--before", help="another vidmem checkout to time in the same run (e.g. an older commit)")
+    k.add_argument("--work", help="folder for the generated video and stores (default: temporary)")
+    k.add_argument("--json", action="store_true", help="print one JSON object")
+    k.set_defaults(run=_bench_ask)
+
+    s = bsub.add_parser("server", help="policy server: latency, throughput, batching on/off, soak RSS")
+    s.add_argument("--trained", help="trained policy checkpoint (default: one from $VIDMEM_HOME/policies)")
+    s.add_argument("--clients", default="1,8,32", help="concurrent client counts (default 1,8,32)")
+    s.add_argument("--requests", type=int, default=640, help="requests per run, split over the clients")
+    s.add_argument("--soak-requests", type=int, default=10_000, help="soak length (0 skips the soak)")
+    s.add_argument("--max-wait-ms", type=float, default=2.0, help="batching wait of the server")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(run=_bench_server)
+
 
 def _eval_memory(args: argparse.Namespace) -> dict[str, Any]:
     from eval.memory_bench import run_cli
@@ -39,8 +64,28 @@ def _eval_memory(args: argparse.Namespace) -> dict[str, Any]:
     return run_cli(args)
 
 
+def _eval_abstain(args: argparse.Namespace) -> dict[str, Any]:
+    from demos.sample_video import make_sample_video
+    from eval.abstain import run_cli
+
+    return run_cli(args, make_sample_video)
+
+
+def _bench_ask(args: argparse.Namespace) -> dict[str, Any]:
+    from demos.sample_video import make_sample_video
+    from eval.bench_ask import run_cli
+
+    return run_cli(args, make_sample_video)
+
+
 def _bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from demos.sample_video import make_sample_video
     from eval.bench_ingest import run_cli
 
     return run_cli(args, make_sample_video)
+
+
+def _bench_server(args: argparse.Namespace) -> dict[str, Any]:
+    from eval.bench_server import run_cli
+
+    return run_cli(args)

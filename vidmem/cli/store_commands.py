@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-speech", action="store_true", help="when indexing a video first: skip speech")
     p.add_argument("--evidence", type=int, default=5, help="evidence items to show (default 5)")
     p.add_argument("--reasoner", default="embedded", help="embedded (default), openai or transformers")
-    p.add_argument("--model", help="model for --reasoner openai (endpoint model id) or transformers (path or cached id)")
+    p.add_argument("--model", help="model: endpoint model id (openai) or path / cached id (transformers)")
     p.add_argument("--budget", type=int, help="hand the reasoner exactly this many question-related memories")
     p.add_argument("--rounds", type=int, default=6, help="search rounds at most (default 6)")
     p.add_argument("--plot", metavar="PNG", help="also draw the memory's timeline with the evidence marked")
@@ -78,6 +78,8 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _ask(args: argparse.Namespace) -> dict[str, Any]:
+    if Path(args.target).is_dir():  # a video target is indexed first, and indexing wants every core
+        _one_thread_per_library()
     from vidmem.agent.agent import AgentConfig, RetrievalAgent
     from vidmem.errors import VidmemError
     from vidmem.storage.schema import DB_NAME
@@ -98,11 +100,28 @@ def _ask(args: argparse.Namespace) -> dict[str, Any]:
             args.t_to if args.t_to is not None else float("inf"),
         )
     with MemoryStore(store_dir, read_only=True) as store:
-        agent = RetrievalAgent(store, AgentConfig(evidence=args.evidence))
+        config = AgentConfig(
+            evidence=args.evidence, reasoner=args.reasoner, model=args.model, budget=args.budget, max_rounds=args.rounds
+        )
+        agent = RetrievalAgent(store, config)
         answer = agent.ask(args.question, image=image, choices=args.choice, window=window)
+        if args.plot:
+            from vidmem.agent.plot import plot_timeline
+
+            plot_timeline(store, answer, args.plot, question=args.question)
     if not args.json:
         _print_answer(answer)
     return answer.to_json()
+
+
+def _one_thread_per_library() -> None:
+    """Pins OpenMP/BLAS pools (faiss, numpy, torch) to one thread unless the user chose otherwise.
+
+    A single query is too small to split: on 2 busy cores one ran ~80x slower with 2 threads than
+    with 1. The libraries read these variables once, when they load, so this runs before they do.
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 
 def _index_for_ask(video: Path, store_dir: Path, args: argparse.Namespace) -> None:
@@ -171,6 +190,8 @@ def _print_answer(answer) -> None:
     from vidmem.agent.reasoner import fmt_span
 
     print(f"answer:     {answer.text}")
+    if not answer.found:
+        print("found:      no (nothing in memory supports an answer; the closest memories follow)")
     if answer.choice is not None:
         print(f"choice:     {answer.choice}")
     print(f"confidence: {answer.confidence:.2f}")
