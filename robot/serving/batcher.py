@@ -1,9 +1,11 @@
 """Dynamic batching: requests of different episodes that arrive together share one forward pass.
 
 The batcher runs ``policy.infer_batch`` on one worker thread so the event loop never blocks.
-It takes the first waiting request, then gathers more until ``max_batch`` or until ``max_wait_ms``
-after the first arrived. A batch never holds two requests of one episode (the episode lock already
-prevents it; the batcher checks again and defers such a request to the next batch).
+It takes the first waiting request, then gathers more until ``max_batch``, until ``max_wait_ms``
+after the first arrived, or until every episode active in the last second is in the batch
+(waiting for robots that are not coming would only add latency: one robot alone never waits).
+A batch never holds two requests of one episode (the episode lock already prevents it; the
+batcher checks again and defers such a request to the next batch).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+ACTIVE_WINDOW_S = 1.0
 
 
 @dataclass
@@ -47,13 +51,16 @@ class Batcher:
         policy: a ``MemoryPolicy`` (``infer_batch(observations, states) -> outputs``).
         max_batch: most requests per forward pass; 1 serves one request at a time (as openpi does).
         max_wait_ms: how long the first request of a batch may wait for company.
+        adaptive_wait: stop waiting once every recently active episode is in the batch.
     """
 
-    def __init__(self, policy: Any, max_batch: int, max_wait_ms: float):
+    def __init__(self, policy: Any, max_batch: int, max_wait_ms: float, adaptive_wait: bool = True):
         self.policy, self.max_batch, self.max_wait_s = policy, max_batch, max_wait_ms / 1000
+        self.adaptive_wait = adaptive_wait
         self.batch_sizes: Counter[int] = Counter()
         self._queue: asyncio.Queue[Request] = asyncio.Queue()
         self._deferred: list[Request] = []
+        self._last_seen: dict[str, float] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-infer")
         self._task: asyncio.Task | None = None
 
@@ -69,8 +76,16 @@ class Batcher:
     async def submit(self, episode_key: str, obs: dict[str, Any], state: Any) -> BatchResult:
         """Queues one request and waits for its result (raises what ``infer_batch`` raised)."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Request(episode_key, obs, state, future))
+        request = Request(episode_key, obs, state, future)
+        self._last_seen[episode_key] = request.arrived
+        self._queue.put_nowait(request)
         return await future
+
+    def _active_episodes(self, now: float) -> int:
+        """Episodes that sent a request within the last second (at least 1)."""
+        if len(self._last_seen) > 4 * self.max_batch:  # forget long-gone episodes now and then
+            self._last_seen = {k: t for k, t in self._last_seen.items() if now - t < ACTIVE_WINDOW_S}
+        return max(1, sum(now - t < ACTIVE_WINDOW_S for t in self._last_seen.values()))
 
     async def _run(self) -> None:
         while True:
@@ -94,9 +109,13 @@ class Batcher:
     async def _gather(self) -> list[Request]:
         first = await self._next(None)
         batch, keys, held = [first], {first.episode_key}, []
-        deadline = time.perf_counter() + self.max_wait_s
+        now = time.perf_counter()
+        deadline = now + self.max_wait_s
+        expected = min(self.max_batch, self._active_episodes(now)) if self.adaptive_wait else self.max_batch
         while len(batch) < self.max_batch:
-            req = await self._next(deadline - time.perf_counter())
+            # Past the expected company, take only what is already queued.
+            wait = deadline - time.perf_counter() if len(batch) < expected else 0.0
+            req = await self._next(wait)
             if req is None:
                 break
             if req.episode_key in keys:  # never two steps of one episode in one forward pass

@@ -58,6 +58,7 @@ class ServerConfig:
         max_wait_ms: how long a batch waits for more requests after its first one.
         idle_timeout_s: an episode unused this long is evicted (its memory freed).
         max_message_bytes: largest accepted frame; larger ones close the connection (code 1009).
+        adaptive_wait: a batch stops waiting once every episode active in the last second is in it.
     """
 
     host: str = "127.0.0.1"
@@ -67,6 +68,7 @@ class ServerConfig:
     max_wait_ms: float = 2.0
     idle_timeout_s: float = 300.0
     max_message_bytes: int = 16 * 1024 * 1024
+    adaptive_wait: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -99,7 +101,7 @@ class PolicyServer:
     def __init__(self, policy: Any, config: ServerConfig, clock: Callable[[], float] = time.monotonic):
         self.policy, self.config = policy, config
         self.episodes = EpisodeRegistry(policy.new_state, config.idle_timeout_s, clock)
-        self.batcher = Batcher(policy, config.max_batch, config.max_wait_ms)
+        self.batcher = Batcher(policy, config.max_batch, config.max_wait_ms, config.adaptive_wait)
         self.counters = {"connections": 0, "requests": 0, "errors": 0, "refused": 0, "vanished": 0}
         self._metadata = packb(self._metadata_map())
         self._inputs = frozenset(policy.metadata().get("inputs", {}))

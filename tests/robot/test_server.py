@@ -70,8 +70,8 @@ def test_idle_episode_is_evicted_and_restarts_fresh():
 
 def test_simultaneous_episodes_share_one_batch_each_with_its_own_answer():
     policy = CountingPolicy()
-    # max_wait is long, max_batch 2: the batch closes exactly when the second request arrives.
-    with running_server(policy, max_batch=2, max_wait_ms=20_000) as (_, port):
+    # max_wait is long, max_batch 2, no adaptive wait: the batch closes exactly when the second arrives.
+    with running_server(policy, max_batch=2, max_wait_ms=20_000, adaptive_wait=False) as (_, port):
         clients = [PolicyClient(port=port) for _ in range(2)]
         with ThreadPoolExecutor(2) as pool:
             replies = list(pool.map(lambda c, g: c.infer(observation(goal=g)), clients, [1.0, 7.0]))
@@ -81,6 +81,14 @@ def test_simultaneous_episodes_share_one_batch_each_with_its_own_answer():
         assert len(policy.batches) == 1 and len(set(policy.batches[0])) == 2
         for c in clients:
             c.close()
+
+
+def test_a_lone_robot_does_not_wait_for_company():
+    # max_wait is long: were the batcher to wait for a second robot, this would take 20 s per step.
+    with running_server(CountingPolicy(), max_batch=8, max_wait_ms=20_000) as (_, port), PolicyClient(port=port) as c:
+        for step in (1, 2, 3):
+            reply = c.infer(observation())
+            assert reply["actions"][0] == step and reply["server_timing"]["queue_ms"] < 10_000
 
 
 def test_two_requests_of_one_episode_are_never_batched_together():

@@ -45,7 +45,7 @@ def test_batched_episodes_match_each_episode_served_alone(tiny):
     tiny.reset()
     assert not np.allclose(fresh, reference["a"][-1], atol=1e-4)
 
-    with running_server(load_policy("tiny"), max_batch=2, max_wait_ms=20_000) as (_, port):
+    with running_server(load_policy("tiny"), max_batch=2, max_wait_ms=20_000, adaptive_wait=False) as (_, port):
         clients = {name: PolicyClient(port=port) for name in episodes}
 
         def step_both(t: int) -> dict:

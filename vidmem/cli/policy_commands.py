@@ -18,6 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch waits for more requests")
     p.add_argument("--idle-timeout", type=float, default=300.0, help="seconds before an idle episode is evicted")
     p.add_argument("--max-message-bytes", type=int, default=16 * 1024 * 1024, help="largest accepted frame")
+    p.add_argument(
+        "--no-adaptive-wait",
+        action="store_true",
+        help="always wait --max-wait-ms for a fuller batch (default: stop once every active robot is in it)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for inference (default 1)")
     p.add_argument("--log-level", default="INFO", help="logging level on stderr (default INFO)")
     p.set_defaults(run=_serve_policy)
@@ -38,6 +43,7 @@ def _serve_policy(args: argparse.Namespace) -> dict[str, Any]:
         max_wait_ms=args.max_wait_ms,
         idle_timeout_s=args.idle_timeout,
         max_message_bytes=args.max_message_bytes,
+        adaptive_wait=not args.no_adaptive_wait,
     )
     policy = _load(args.policy, args.threads)
     server = PolicyServer(policy, config)
