@@ -130,12 +130,16 @@ def make_agent(spec: str, env_name: str, env: Any, progress: bool = True) -> Nav
 
 
 def _trained_policy(name: str, env_name: str, progress: bool) -> Any:
-    try:
-        from robot.policies.train import train_policy
-    except ImportError as exc:
-        raise NavEvalError(f"agent {name!r} needs training, but robot.policies.train is unavailable ({exc})") from None
-    # train_policy returns the cached checkpoint's policy when one exists, else trains and caches it.
-    return train_policy(env_name, name, progress=progress)
+    """The cached checkpoint of ``name`` trained on ``env_name``; trained first (train-policy's defaults) if absent."""
+    from robot.policies import load_policy
+    from robot.policies.train import TrainConfig, cached_checkpoint, train_policy
+
+    path = cached_checkpoint(env_name, name)
+    if not path.is_file():
+        if progress:
+            print(f"training {name} on {env_name} (no cached checkpoint at {path})", file=sys.stderr)
+        train_policy(env_name, name, TrainConfig(progress=bool(progress)))
+    return load_policy(path, expect=name)
 
 
 def check_inputs(spec: str, policy: Any, env: Any) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+# train-policy records demonstrations on seeds TRAIN_SEED * 100_000 + i (i < a few hundred).
+DEFAULT_SEED = 50_000
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds ``nav-eval`` to the ``vidmem`` parser."""
@@ -20,7 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", required=True, help="environment name (tmaze, sign, multiobject, ...)")
     p.add_argument("--agent", action="append", required=True, help="agent name or checkpoint path (repeatable)")
     p.add_argument("--episodes", type=int, default=50, help="episodes per agent (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"first episode seed (default {DEFAULT_SEED}: held out from train-policy's demonstration seeds)",
+    )
     p.add_argument("--plot", metavar="DIR", help="write top-down trajectory PNGs of the first episodes here")
     p.add_argument("--plot-episodes", type=int, default=3, help="episodes per agent to plot (default 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
