@@ -10,6 +10,7 @@ needed). Set ``VIDMEM_PYGLET_WINDOWED=1`` to keep pyglet's default (e.g. under `
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import math
 import os
@@ -24,6 +25,7 @@ from robot.envs.grid import Cell, ExpertPlanner, FloorGrid
 
 def import_miniworld() -> Any:
     """Imports ``miniworld`` set up for headless rendering; a one-line error when it cannot render."""
+    _load_triton_first()
     import pyglet
 
     if os.environ.get("VIDMEM_PYGLET_WINDOWED") != "1":
@@ -34,6 +36,17 @@ def import_miniworld() -> Any:
     except ImportError as exc:
         raise EnvError(f"MiniWorld is not usable here ({exc}); run scripts/setup.sh (pip miniworld, libegl1)") from exc
     return miniworld
+
+
+def _load_triton_first() -> None:
+    """Loads triton's native library before Mesa's, if triton is installed.
+
+    Mesa's software GL (llvmpipe) and triton (torch's kernel compiler, which ``torch.optim`` imports)
+    each bring their own LLVM; loading triton's after Mesa's has run kills the process with SIGSEGV,
+    while the other order renders identical frames. Training and evaluation need both.
+    """
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -179,3 +182,18 @@ def test_step_limit_ends_the_episode():
         assert env.goals_reached() == 0
     finally:
         env.close()
+
+
+def test_torch_training_after_rendering_does_not_crash():
+    """Mesa's LLVM and triton's LLVM clash unless triton loads first (a SIGSEGV in torch.optim)."""
+    code = (
+        "from robot.envs import make_env\n"
+        "env = make_env('tmaze'); env.reset(0)\n"
+        "import torch\n"
+        "net = torch.nn.Linear(3, 1); opt = torch.optim.Adam(net.parameters())\n"
+        "net(torch.ones(3)).sum().backward(); opt.step()\n"
+        "print(env.reset(1)['rgb'].std() > 5)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
