@@ -151,6 +151,8 @@ def measure(server: ServerProcess, clients: int, per_client: int) -> dict[str, A
         "mean_batch": round(len(latencies) / max(batches, 1), 2),
         "client_cpu_cores": round((client_cpu1 - client_cpu0) / wall, 2),
         "server_cpu_cores": round((server_cpu1 - server_cpu0) / wall, 2),
+        # CPU time per request: comparable across runs even when other work starves the server
+        "server_cpu_ms_per_request": round(1000 * (server_cpu1 - server_cpu0) / len(latencies), 2),
     }
 
 
@@ -248,7 +250,7 @@ def run_cli(args) -> dict[str, Any]:
 def print_table(result: dict[str, Any]) -> None:
     print(
         f"{'policy':<8} {'mode':<14} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'batch':>6} "
-        f"{'client cpu':>10} {'server cpu':>10}"
+        f"{'client cpu':>10} {'server cpu':>10} {'cpu ms/req':>10}"
     )
     for name, runs in result["policies"].items():
         for mode, rows in runs.items():
@@ -256,7 +258,7 @@ def print_table(result: dict[str, Any]) -> None:
                 print(
                     f"{name:<8} {mode:<14} {r['clients']:>7} {r['p50_ms']:>8} {r['p99_ms']:>8} "
                     f"{r['throughput_rps']:>8} {r['mean_batch']:>6} {r['client_cpu_cores']:>10} "
-                    f"{r['server_cpu_cores']:>10}"
+                    f"{r['server_cpu_cores']:>10} {r['server_cpu_ms_per_request']:>10}"
                 )
     for key in ("trained_checkpoint", "trained_note", "load_average_before", "load_average_after", "soak", "goals"):
         if key in result:
