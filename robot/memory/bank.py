@@ -118,19 +118,20 @@ class MemoryBank(nn.Module):
         b, c = valid.shape
         count = valid.sum(dim=1)  # [B]
         full = count >= c
-        # Where full, make room at slot C-1: merge (or drop) and shift the rest left by one.
-        drop_at = self._merge_index(state) if self.config.when_full == "merge" else torch.full((b,), -1)
-        compacted = _remove_slot(state, drop_at)
+        base = state
+        if bool(full.any()):  # a Python branch: short episodes never pay for merging
+            # Make room at slot C-1: merge (or drop) and shift the later entries left by one.
+            drop_at = self._merge_index(state) if self.config.when_full == "merge" else torch.full((b,), -1)
+            compacted = _remove_slot(state, drop_at)
+            base = {k: torch.where(_bcast(full, v), compacted[k], v) for k, v in state.items()}
         slot = torch.where(full, torch.full_like(count, c - 1), count)
-        base = {k: torch.where(_bcast(full, v), compacted[k], v) for k, v in state.items()}
-        onehot = torch.nn.functional.one_hot(slot, c).bool()  # [B,C]
         new_entry = {
             "perceptual": tokens[:, 1:],
             "cognitive": tokens[:, 0],
             "time": t.float(),
             "valid": torch.ones(b, dtype=torch.bool),
         }
-        return {k: torch.where(_bcast(onehot, base[k]), new_entry[k].unsqueeze(1), base[k]) for k in base}
+        return {k: _put(base[k], slot, new_entry[k]) for k in base}
 
     def _merge_index(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
         """Index i of the most similar adjacent pair (i, i+1) by cognitive-token cosine; int64 [B]."""
@@ -143,6 +144,12 @@ class MemoryBank(nn.Module):
 def _bcast(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Views a [B] or [B,C] mask so it broadcasts against ``like``."""
     return mask.view(*mask.shape, *([1] * (like.dim() - mask.dim())))
+
+
+def _put(value: torch.Tensor, slot: torch.Tensor, entry: torch.Tensor) -> torch.Tensor:
+    """``value`` [B,C,...] with ``entry`` [B,...] written at ``slot`` int64 [B] (out of place)."""
+    index = slot.view(-1, 1, *([1] * (value.dim() - 2))).expand(-1, 1, *value.shape[2:])
+    return value.scatter(1, index, entry.unsqueeze(1).to(value.dtype))
 
 
 def _remove_slot(state: dict[str, torch.Tensor], merge_at: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -74,10 +74,11 @@ class CrossAttention(nn.Module):
         Rows whose mask is all False return zeros (the memory is empty); the caller keeps the
         current token there.
         """
-        scores = torch.einsum("bqd,bnd->bqn", self.q(query), self.k(keys)) * self.scale
-        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)
-        return self.out(torch.einsum("bqn,bnd->bqd", weights, self.v(values)))
+        scores = torch.matmul(self.q(query), self.k(keys).transpose(1, 2)) * self.scale
+        # A large negative (not -inf) keeps fully masked rows finite; those rows are zeroed below.
+        scores = scores.masked_fill(~mask.unsqueeze(1), -1e9)
+        weights = torch.softmax(scores, dim=-1) * mask.unsqueeze(1)
+        return self.out(torch.matmul(weights, self.v(values)))
 
 
 def fuse_with_memory(

@@ -76,8 +76,13 @@ def load_policy(name_or_checkpoint: str | Path, expect: str | None = None) -> Me
 
         expected = None
         if expect is not None:
+            # A preset name fixes the kind of memory and head; sizes may differ from its defaults.
+            policy_config(expect)  # unknown name: "did you mean"
+            kind = {k: v for k, v in PRESETS[expect].items() if k in ("memory", "head")}
             stored = _stored_config(path)
-            expected = policy_config(expect, **_input_fields(stored))
+            if kind.get("head") != "random" and stored.head != "random":
+                kind.pop("head", None)
+            expected = dataclasses.replace(stored, name=expect, **kind)
         return load_checkpoint(path, expect=expected)
     if spec in ("tiny", "random"):
         return build_policy(spec)
@@ -94,9 +99,3 @@ def _stored_config(path: Path) -> PolicyConfig:
     from robot.policies.checkpoint import read_checkpoint
 
     return read_checkpoint(path)[0]
-
-
-def _input_fields(config: PolicyConfig) -> dict[str, Any]:
-    """The env-dependent fields a preset takes from the env it was trained on."""
-    keys = ("image_size", "goal_dim", "num_actions", "action_dim", "action_chunk", "head")
-    return {k: getattr(config, k) for k in keys}

@@ -21,3 +21,11 @@ def make_obs():
         return obs
 
     return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Two threads on the shared 2-core CI machine are far slower than one for these small nets."""
+    import torch
+
+    torch.set_num_threads(1)
