@@ -118,9 +118,9 @@ def wait_until(predicate, deadline_s: float = 10.0, what: str = "condition") -> 
 
 
 @contextlib.contextmanager
-def running_server(policy, clock=None, **config) -> Iterator[tuple[PolicyServer, int]]:
-    """A real ``PolicyServer`` on a free loopback port, healthy before the body runs."""
-    cfg = ServerConfig(port=0, **config)
+def running_server(policy, clock=None, port_override: int = 0, **config) -> Iterator[tuple[PolicyServer, int]]:
+    """A real ``PolicyServer`` on a free loopback port (or ``port_override``), healthy before the body runs."""
+    cfg = ServerConfig(port=port_override, **config)
     server = PolicyServer(policy, cfg, clock=clock) if clock else PolicyServer(policy, cfg)
     thread = ServerThread(server)
     port = thread.start()

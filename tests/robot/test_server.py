@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from robot.client import PolicyClient, ServerError
-from tests.robot.server_fixtures import CountingPolicy, http_get, observation, running_server, stats
+from tests.robot.server_fixtures import CountingPolicy, http_get, observation, running_server, stats, wait_until
 
 
 def test_round_trip_metadata_and_reply():
@@ -51,6 +51,25 @@ def test_episode_id_outlives_its_connection_but_a_connection_episode_does_not():
         with PolicyClient(port=port, episode_id="robot-7") as again:
             assert again.infer(observation())["actions"].tolist() == [2]
         assert "id:robot-7" in server.episodes
+
+
+def test_without_episode_id_each_connection_is_one_episode():
+    from websockets.sync.client import connect
+
+    from robot.client import packb, unpackb
+
+    with running_server(CountingPolicy()) as (server, port):
+        for _ in range(2):  # a second connection starts from an empty memory
+            with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+                ws.recv(timeout=10)
+                steps = [int(unpackb(_ask(ws, packb(observation())))["actions"][0]) for _ in range(2)]
+                assert steps == [1, 2] and len(server.episodes) == 1
+            wait_until(lambda: len(server.episodes) == 0, what="connection episode dropped on close")
+
+
+def _ask(ws, payload: bytes) -> bytes:
+    ws.send(payload)
+    return ws.recv(timeout=10)
 
 
 def test_idle_episode_is_evicted_and_restarts_fresh():

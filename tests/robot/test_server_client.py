@@ -43,3 +43,30 @@ def test_wire_round_trip_keeps_dtype_shape_and_scalars():
 def test_wire_refuses_to_send_object_arrays():
     with pytest.raises(WireError, match="cannot send dtype object"):
         packb({"x": np.array([{"a": 1}], dtype=object)})
+
+
+def test_client_reconnects_to_a_restarted_server_and_keeps_its_episode_id():
+    from robot.client import PolicyClient
+    from tests.robot.server_fixtures import CountingPolicy, observation, running_server
+
+    with running_server(CountingPolicy()) as (_, port):
+        client = PolicyClient(port=port, episode_id="rover", backoff_s=0.01)
+        assert client.infer(observation())["actions"].tolist() == [1]
+    # Same port, a fresh server (memory is per process): the client's next call reconnects.
+    with running_server(CountingPolicy(), port_override=port) as (server, _):
+        reply = client.infer(observation())
+        assert reply["actions"].tolist() == [1] and reply["episode_id"] == "id:rover"
+        assert "id:rover" in server.episodes
+    client.close()
+
+
+def test_client_gives_up_with_a_clear_error_when_nothing_listens():
+    import socket
+
+    from robot.client import PolicyClient
+
+    with socket.socket() as s:  # a port that was free a moment ago and has no listener
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectionError, match="unreachable after 3 tries"):
+        PolicyClient(port=port, retries=2, backoff_s=0.01)
