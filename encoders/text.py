@@ -100,6 +100,19 @@ class SentenceTransformerEncoder:
         )
         return l2_normalize(vectors)
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens each text becomes (after truncation), without padding.
+
+        Texts with the same count encode to the same vector whatever else shares their batch
+        (no padding in the batch), which lets callers make vectors independent of batching.
+        """
+        model = self._load()
+        tokenizer = getattr(model, "tokenizer", None)
+        if tokenizer is not None:  # sentence-transformers
+            ids = tokenizer(list(texts), truncation=True, max_length=model.max_seq_length)["input_ids"]
+            return [len(i) for i in ids]
+        return [int(sum(e.attention_mask)) for e in model._tokenizer.encode_batch(list(texts))]  # ONNX export
+
     def _load(self) -> Any:
         if self._model is None:
             self._model = _load_model(self.config)

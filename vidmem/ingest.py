@@ -28,6 +28,7 @@ from vidmem.memory.novelty import unit
 from vidmem.memory.semantic import SemanticConfig
 from vidmem.memory.visual import VisualConfig
 from vidmem.memory.writer import Batch, MemoryWriter, write_keyframes
+from vidmem.storage.lock import source_lock
 from vidmem.storage.store import MemoryStore
 from vidmem.types import MemoryEntry
 
@@ -141,11 +142,12 @@ def index_video(
     spans = load_text_spans(path, config, info.fps, info.duration)
     ocr = _ocr_reader(config)
     started = time.perf_counter()
-    with MemoryStore(store_dir, create=True) as store:
+    with MemoryStore(store_dir, create=True) as store, contextlib.ExitStack() as held:
         encoder = encoder or store_encoder(store, config.encoder)
         encoder_id = f"{encoder.name}:{encoder.version}"
         settings = json.loads(json.dumps(config.settings(encoder_id)))  # as stored: tuples become lists
         identity = fingerprint(path)
+        held.enter_context(source_lock(store.root, identity, str(path)))  # one writer per source
         src = store.find_source(identity)
         if src is not None and (reindex or src.settings != settings):
             if not reindex:
@@ -276,8 +278,16 @@ def _merge_clips(members: list[MemoryEntry], vecs: np.ndarray, weights: np.ndarr
     )  # fmt: skip
 
 
+TEXT_CACHE_SIZE = 20_000
+"""Text vectors kept between checkpoints (a repeated subtitle or fact is encoded once); ~30 MB."""
+
+
 class _TextVectors:
-    """Text-encoder vectors for entries with text; loads the model only when text exists."""
+    """Text-encoder vectors for entries with text; loads the model only when text exists.
+
+    A text's vector never depends on what else is encoded with it (see :func:`stable_text_vectors`),
+    so a resumed ingest, whose cache starts empty, writes bit-identical vectors.
+    """
 
     def __init__(self, store: MemoryStore, spec: str) -> None:
         self.store = store
@@ -287,16 +297,43 @@ class _TextVectors:
 
     def attach(self, entries: list[MemoryEntry]) -> None:
         todo = sorted({e.text for e in entries if e.text and e.text not in self.cache})
+        fresh: dict[str, np.ndarray] = {}
         if todo:
             if self.model is None:
                 self.model = store_text_encoder(self.store, self.spec)
-            for text, vec in zip(todo, self.model.encode_text(todo), strict=True):
-                self.cache[text] = vec
-            if len(self.cache) > 20_000:
-                self.cache = dict(itertools.islice(self.cache.items(), 10_000, None))
+            fresh = dict(zip(todo, stable_text_vectors(self.model, todo), strict=True))
         for e in entries:
             if e.text:
-                e.extra["_tvector"] = self.cache[e.text]
+                e.extra["_tvector"] = fresh[e.text] if e.text in fresh else self.cache[e.text]
+        self.cache.update(fresh)  # evicted only after this checkpoint's entries have their vectors
+        if len(self.cache) > TEXT_CACHE_SIZE:
+            self.cache = dict(itertools.islice(self.cache.items(), len(self.cache) - TEXT_CACHE_SIZE // 2, None))
+
+
+STABLE_BATCH = 32
+
+
+def stable_text_vectors(model: Any, texts: list[str]) -> np.ndarray:
+    """``float32 [N,D]`` text vectors that do not depend on how ``texts`` are grouped.
+
+    Padding a batch to its longest text changes the others' vectors in the last bits, so texts are
+    encoded in batches of equal token count (no padding) of at least two rows (a single row takes
+    another numeric path); an encoder that cannot count tokens encodes each text alone.
+    """
+    counts = model.token_counts(texts) if hasattr(model, "token_counts") else None
+    if counts is None:
+        return np.concatenate([model.encode_text([t]) for t in texts])
+    out: list[np.ndarray | None] = [None] * len(texts)
+    by_count: dict[int, list[int]] = {}
+    for i, n in enumerate(counts):
+        by_count.setdefault(n, []).append(i)
+    for members in by_count.values():
+        for chunk in _batched(members, STABLE_BATCH):
+            rows = [texts[i] for i in chunk]
+            vecs = model.encode_text(rows if len(rows) > 1 else rows * 2)
+            for i, vec in zip(chunk, vecs, strict=False):
+                out[i] = vec
+    return np.stack(out)
 
 
 def store_encoder(store: MemoryStore, spec: str):

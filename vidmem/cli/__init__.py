@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "vidmem.cli.eval_commands",
     "vidmem.cli.policy_commands",
     "vidmem.cli.nav_commands",
+    "vidmem.cli.robot_commands",
 )
 
 

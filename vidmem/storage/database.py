@@ -37,12 +37,25 @@ def recognise_store(db_path: Path) -> int:
         raise StoreError(f"cannot read {db_path}: {exc.strerror or exc}") from None
     if header != SQLITE_HEADER:
         raise StoreError(f"{db_path} is not a readable vidmem store (not an SQLite database); left untouched")
-    found = _probe(db_path, "immutable=1")
-    if found is None and Path(f"{db_path}-wal").exists():
-        found = _probe(db_path, "mode=ro")  # a store killed before its first checkpoint: schema still in the WAL
+    found = _probe(db_path, _probe_flags(db_path))
     if found is None:
         raise StoreError(f"{db_path} belongs to another program (no vidmem tables); not a vidmem store, left untouched")
     return _schema_version(db_path, found)
+
+
+def _probe_flags(db_path: Path) -> str:
+    """``immutable=1`` reads without creating or locking anything; but a write-ahead log beside the
+    file means a live (or killed) WAL database, whose pages a writer may be moving right now and
+    whose newest rows may be only in the log: read that one through SQLite's locks, read-only."""
+    if not Path(f"{db_path}-wal").exists():
+        return "immutable=1"
+    try:
+        db = _connect(db_path, "mode=ro")
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        db.close()
+        return "mode=ro"
+    except sqlite3.OperationalError:
+        return "immutable=1"  # a read-only filesystem that SQLite cannot lock on
 
 
 def _probe(db_path: Path, flags: str) -> str | None:
