@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vidmem.agent import neighbourhood, rounds
+from vidmem.agent.image_search import GLOBAL_CANDIDATES, ImageVerifier, verified_first
 from vidmem.agent.intent import Intent, parse_intent, split_anchor, subject_words
 from vidmem.agent.reader import Hit, MemoryReader, fuse
 from vidmem.agent.reasoner import REASONERS, Occurrence
@@ -68,7 +69,6 @@ class RetrievalAgent:
     """
 
     def __init__(self, store: MemoryStore, config: AgentConfig | None = None) -> None:
-        from vidmem.agent import models  # noqa: F401  (registers the model reasoners)
         from vidmem.ingest import store_encoder, store_text_encoder
 
         self.store = store
@@ -78,6 +78,7 @@ class RetrievalAgent:
             raise QueryError(f"store {store.root} holds no memories yet; index a video into it first")
         self.encoder = store_encoder(store, recorded["spec"])
         self.reader = MemoryReader(store, self.encoder, store_text_encoder(store))
+        self.verifier = ImageVerifier(store)
         overrides = {"model": self.config.model} if self.config.model else {}
         if overrides and self.config.reasoner == "embedded":
             raise QueryError("--model needs a model reasoner: add --reasoner openai or --reasoner transformers")
@@ -107,11 +108,12 @@ class RetrievalAgent:
         anchor, asked = split_anchor(question) if intent.kind in ("before", "after") else ("", question)
         query = anchor or question
         self._image_vector = self.encoder.encode_images(image[None])[0] if image is not None else None
+        self._image_query = image
         state = rounds.RoundState(query, image is not None, window, self._sources(question, image), self._coarse())
         support = self._search_rounds(question, intent, state)
         if not state.hits:
             raise QueryError(self._why_nothing(image))
-        hits = self._context(state.hits, window, state.records)
+        hits = verified_first(self._context(state.hits, window, state.records))
         occurrences = None
         if intent.kind in TEMPORAL and support.found:
             occurrences = self._occurrences(intent, image, hits, window, state.records)
@@ -199,6 +201,8 @@ class RetrievalAgent:
         k, window = self.config.k, step.window
         store, _, scale = step.source.partition("@")
         if self._image_vector is not None and store in ("episodic", "visual"):
+            if step.source == "episodic@clip":
+                return self._image_clips(k, window)
             return _relabel(self.reader.search_vector(self._image_vector, step.source, k, window), "image")
         if store == "text":
             return self.reader.search_text(step.query, k, window, stores=LOCATE_STORES)
@@ -209,6 +213,15 @@ class RetrievalAgent:
         if self.reader.has_text:
             found = rounds.merge_hits(found, self._text_in(step.query, k, window, store, scale or None))[0]
         return found[:k]
+
+    def _image_clips(self, k: int, window) -> list[Hit]:
+        """Clips by the global descriptor, with those the query's local features verify put first."""
+        ranked = _relabel(
+            self.reader.search_vector(self._image_vector, "episodic@clip", max(k, GLOBAL_CANDIDATES), window), "image"
+        )
+        verified = self.verifier.verify(self._image_query, ranked, window)
+        ids = {h.entry.id for h in verified}
+        return (verified + [h for h in ranked if h.entry.id not in ids])[:k]
 
     def _text_in(self, query: str, k: int, window, store: str, scale: str | None) -> list[Hit]:
         """Hybrid text search over one store (and scale), e.g. the coarse windows' words."""

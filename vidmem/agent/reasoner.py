@@ -246,3 +246,7 @@ def _dedupe(evidence: list[Evidence]) -> list[Evidence]:
             seen.add(key)
             out.append(e)
     return out
+
+
+# The model reasoners register themselves beside the embedded one (their heavy imports wait until built).
+from vidmem.agent import models as _models  # noqa: E402, F401
