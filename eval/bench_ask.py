@@ -1,0 +1,161 @@
+"""``vidmem bench ask``: wall time, CPU time and peak RSS of a cold ``vidmem ask`` process.
+
+A cold ask is a new process that loads what it needs and answers one question, as a user typing
+``vidmem ask STORE "..."`` gets it. Goals (issue 6): a text question on an indexed store answers in
+<= 1 s wall and <= 400 MB RSS. Each figure is the median of ``repeats`` runs after one untimed
+run (which compiles bytecode and fills the page cache); CPU seconds are printed beside wall
+seconds because wall time on a shared machine mostly measures the neighbours.
+
+``--before DIR`` times another checkout of vidmem (e.g. ``git archive`` of an older commit) in the
+same run, interleaved with this one, so the before/after ratio is measured under the same load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HEAVY_MODULES = ("torch", "transformers", "sentence_transformers", "open_clip", "onnxruntime", "tokenizers")
+GOALS = {"text_wall_s": 1.0, "text_rss_mb": 400.0}
+TEXT_QUESTION = "when does the crowd cheer"
+IMAGE_SECOND = 25.0
+
+# Runs the CLI, then reports which heavy libraries the process imported (stderr, last line).
+_PROBE = """
+import json, sys
+from vidmem.cli import main
+HEAVY = HEAVY_LIST
+code = main(sys.argv[1:])
+loaded = [m for m in HEAVY if m in sys.modules]
+sys.stderr.write("\\nvidmem-probe " + json.dumps({"rc": code, "modules": loaded}) + "\\n")
+sys.exit(code)
+""".replace("HEAVY_LIST", repr(HEAVY_MODULES))
+
+
+def cold_ask(
+    store: Path, question: str = "", image: Path | None = None, code: Path = REPO_ROOT, env: dict | None = None
+) -> dict[str, Any]:
+    """Runs ``vidmem ask STORE QUESTION [--image IMAGE] --json`` in a new process of the checkout ``code``.
+
+    Returns:
+        ``{"wall_s", "cpu_s", "rss_mb", "modules": heavy libraries it imported, "answer": its JSON}``.
+
+    Raises:
+        RuntimeError: the ask failed (its last stderr lines are in the message).
+    """
+    argv = ["ask", str(store), question, "--json"] + (["--image", str(image)] if image else [])
+    full_env = {**os.environ, "PYTHONPATH": str(code), **(env or {})}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", _PROBE, *argv], cwd=code, env=full_env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak RSS and CPU time
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    probe = [line for line in stderr.splitlines() if line.startswith("vidmem-probe ")]
+    if proc.returncode != 0 or not probe:
+        raise RuntimeError(f"vidmem ask failed ({proc.returncode}): {stderr.strip()[-800:]}")
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        "modules": json.loads(probe[-1].split(" ", 1)[1])["modules"],
+        "answer": json.loads(stdout.strip().splitlines()[-1]),
+    }
+
+
+def build_store(work: Path, generate: Callable[..., Any], code: Path = REPO_ROOT) -> tuple[Path, Path]:
+    """A 60 s generated video with subtitles, indexed (classical + MiniLM) by ``code``; returns (store, image).
+
+    The image is the video's frame at ``IMAGE_SECOND``.
+    """
+    video = work / "ask-bench.mp4"
+    if not video.is_file():
+        manifest = generate(video, duration=60.0, fps=10.0, size=(640, 360))
+        video.with_suffix(".srt").write_text(manifest.to_srt())
+    store = work / f"store-{code.name or 'root'}"
+    cmd = [sys.executable, "-m", "vidmem.cli", "index", str(video), "--store", str(store), "--no-ocr", "--json"]
+    done = subprocess.run(cmd, cwd=code, env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"indexing with {code} failed: {done.stderr.strip()[-800:]}")
+    return store, _frame_at(video, IMAGE_SECOND, work / "ask-bench-frame.png")
+
+
+def _frame_at(video: Path, second: float, out: Path) -> Path:
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    capture.set(cv2.CAP_PROP_POS_MSEC, second * 1000)
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        raise RuntimeError(f"cannot read a frame of {video} at {second} s")
+    cv2.imwrite(str(out), frame)
+    return out
+
+
+def run(
+    work: Path,
+    generate: Callable[..., Any],
+    repeats: int = 3,
+    before: Path | None = None,
+    question: str = TEXT_QUESTION,
+) -> dict[str, Any]:
+    """Times cold text and image asks on this checkout (and ``before``, interleaved); returns the figures."""
+    trees = {"after": REPO_ROOT} | ({"before": before.resolve()} if before else {})
+    stores = {name: build_store(work, generate, code) for name, code in trees.items()}
+    kinds = {"text": (question, None), "image": ("", "image")}
+    runs: dict[str, dict[str, list]] = {name: {kind: [] for kind in kinds} for name in trees}
+    for i in range(repeats + 1):  # run 0 is the untimed warm-up
+        for kind, (q, wants_image) in kinds.items():
+            for name, code in trees.items():
+                store, image = stores[name]
+                result = cold_ask(store, q, image if wants_image else None, code)
+                if i > 0:
+                    runs[name][kind].append(result)
+    result: dict[str, Any] = {name: {kind: _summary(r) for kind, r in per.items()} for name, per in runs.items()}
+    result["goals"] = GOALS
+    if before:
+        result["ratio_before_over_after"] = {
+            kind: {
+                f: round(result["before"][kind][f] / result["after"][kind][f], 2) for f in ("wall_s", "cpu_s", "rss_mb")
+            }
+            for kind in kinds
+        }
+    return result
+
+
+def _summary(results: list[dict]) -> dict[str, Any]:
+    return {
+        "wall_s": round(statistics.median(r["wall_s"] for r in results), 3),
+        "cpu_s": round(statistics.median(r["cpu_s"] for r in results), 3),
+        "rss_mb": max(r["rss_mb"] for r in results),
+        "modules": results[-1]["modules"],
+        "answer": results[-1]["answer"]["answer"],
+        "runs": len(results),
+    }
+
+
+def run_cli(args, generate: Callable[..., Any]) -> dict[str, Any]:
+    """``vidmem bench ask`` entry: ``generate`` is ``demos.sample_video.make_sample_video``."""
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidmem-bench-ask-"))
+    work.mkdir(parents=True, exist_ok=True)
+    result = run(work, generate, repeats=args.repeats, before=Path(args.before) if args.before else None)
+    if not args.json:
+        for name in ("before", "after"):
+            for kind, fig in result.get(name, {}).items():
+                print(f"{name:<7} {kind:<6} wall {fig['wall_s']:.2f} s  cpu {fig['cpu_s']:.2f} s  "
+                      f"rss {fig['rss_mb']:.0f} MB  loads {','.join(fig['modules']) or '-'}")  # fmt: skip
+        print(f"goals   text wall <= {GOALS['text_wall_s']} s, rss <= {GOALS['text_rss_mb']:.0f} MB")
+    return result
