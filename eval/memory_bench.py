@@ -94,11 +94,11 @@ def caption_retrieval(store_dir: Path, questions: list[dict]) -> dict[str, Any]:
 
 
 def ocr_cost(video: Path, n: int = 8) -> dict[str, Any]:
-    """Milliseconds of OCR per keyframe-sized frame of this video (tesseract)."""
+    """Milliseconds of OCR per keyframe-sized frame of this video (rapidocr, text-presence test on)."""
     from vidmem.io import probe_video, sample_frames
-    from vidmem.text.ocr import OCRConfig, TesseractOCR
+    from vidmem.text.ocr import OCRConfig, RapidOCRReader
 
-    engine = TesseractOCR(OCRConfig())
+    engine = RapidOCRReader(OCRConfig())
     engine.check_available()
     duration = probe_video(str(video)).duration
     times = list(np.linspace(0, max(0.0, duration - 0.5), n))

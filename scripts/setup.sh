@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up this checkout on a fresh Debian machine: system packages (tesseract OCR, ffmpeg), a
+# Sets up this checkout on a fresh Debian machine: system packages (ffmpeg, espeak-ng), a
 # virtual environment in .venv, and the Python packages. Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +10,6 @@ apt_missing=()
 command -v ffmpeg >/dev/null 2>&1 || apt_missing+=(ffmpeg)
 # espeak-ng speaks the sentences the speech tests and benchmark transcribe.
 command -v espeak-ng >/dev/null 2>&1 || apt_missing+=(espeak-ng)
-if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then
-  apt_missing+=(tesseract-ocr tesseract-ocr-eng)
-fi
 # MiniWorld renders headless through EGL with Mesa's software rasteriser (no X server, no GPU).
 have_lib() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "$1"; }
 have_lib 'libEGL.so.1 ' || apt_missing+=(libegl1)

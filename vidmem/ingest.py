@@ -422,10 +422,10 @@ def with_speech(
 def _ocr_reader(config: IngestConfig):
     if not config.ocr:
         return None
-    from vidmem.text.ocr import OCRConfig, TesseractOCR
+    from vidmem.text.ocr import OCRConfig, RapidOCRReader
 
-    engine = TesseractOCR(OCRConfig())
-    engine.check_available()
+    engine = RapidOCRReader(OCRConfig())
+    engine.check_available()  # the process's one engine; a missing rapidocr fails before the store is touched
     return engine.read_text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +18,7 @@ from vidmem.errors import TextInputError, TextWarning, VideoError
 from vidmem.io import sample_frames
 from vidmem.text import (
     OCRConfig,
-    TesseractOCR,
+    RapidOCRReader,
     TextSpan,
     ass_to_text,
     clean_text,
@@ -323,35 +324,47 @@ def test_cues_without_duration_end_at_the_next_cue_or_after_a_cap() -> None:
 def test_ocr_reads_a_big_burned_in_word() -> None:
     image = np.zeros((360, 640, 3), np.uint8)
     cv2.putText(image, "KITCHEN", (110, 210), cv2.FONT_HERSHEY_SIMPLEX, 3.0, (255, 255, 255), 8)
-    ocr = TesseractOCR()
+    ocr = RapidOCRReader()
     assert ocr.read_text(image) == "KITCHEN"
     assert ocr.read_texts(np.stack([np.zeros_like(image), image])) == ["", "KITCHEN"]
 
 
-def test_missing_ocr_engine_says_how_to_install() -> None:
-    ocr = TesseractOCR(OCRConfig(tesseract_cmd="/nonexistent/tesseract"))
-    with pytest.raises(
-        TextInputError, match=r"tesseract OCR engine not found.*apt-get install tesseract-ocr.*--no-ocr"
-    ):
-        ocr.read_text(np.zeros((32, 32, 3), np.uint8))
+def test_missing_ocr_engine_says_how_to_install(monkeypatch) -> None:
+    from vidmem.text import ocr as ocr_module
+
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # import fails as when it is not installed
+    ocr_module.rapid_engine.cache_clear()
+    try:
+        with pytest.raises(TextInputError, match=r"rapidocr is not installed.*pip install rapidocr.*--no-ocr"):
+            RapidOCRReader(OCRConfig(gate=False)).read_text(np.zeros((32, 32, 3), np.uint8))
+    finally:
+        ocr_module.rapid_engine.cache_clear()
 
 
-def test_missing_language_data_names_the_package() -> None:
-    with pytest.raises(TextInputError, match=r"'xyz' not found.*apt-get install tesseract-ocr-xyz"):
-        TesseractOCR(OCRConfig(lang="eng+xyz")).check_available()
+def test_ocr_engine_is_made_once_per_process() -> None:
+    from vidmem.text.ocr import rapid_engine
+
+    assert rapid_engine(480, 1) is rapid_engine(480, 1)
+
+
+def test_ocr_drops_text_outside_the_alphabet_and_single_marks() -> None:
+    image = np.full((200, 640, 3), 255, np.uint8)
+    cv2.putText(image, "GATE 7 X", (40, 130), cv2.FONT_HERSHEY_SIMPLEX, 2.5, (0, 0, 0), 6)
+    assert RapidOCRReader().read_text(image) == "GATE"  # "7" and "X" are single marks
+    assert RapidOCRReader(OCRConfig(alphabet="abc")).read_text(image) == ""
 
 
 def test_ocr_config_checks_its_fields() -> None:
-    with pytest.raises(ValueError, match="did you mean 'tesseract'"):
-        OCRConfig(engine="tesserac")
-    with pytest.raises(ValueError, match="psm"):
-        OCRConfig(psm=42)
-    with pytest.raises(ValueError, match="min_short_word_confidence"):
-        OCRConfig(min_short_word_confidence=101)
+    with pytest.raises(ValueError, match="did you mean 'rapidocr'"):
+        OCRConfig(engine="rapidoc")
+    with pytest.raises(ValueError, match="det_side"):
+        OCRConfig(det_side=10)
+    with pytest.raises(ValueError, match="min_score"):
+        OCRConfig(min_score=1.5)
     with pytest.raises(ValueError, match="max_lines"):
         OCRConfig(max_lines=0)
-    with pytest.raises(ValueError, match="line_height"):
-        OCRConfig(line_height=4)
+    with pytest.raises(ValueError, match="min_stroke_contrast"):
+        OCRConfig(min_stroke_contrast=0)
 
 
 # Video text on busy backgrounds: the demo videos' signs (dark on a white box over a textured
@@ -406,13 +419,13 @@ def _outlined_caption(image: np.ndarray, text: str, y: int, scale: float = 1.0) 
 
 
 @pytest.fixture(scope="module")
-def ocr() -> TesseractOCR:
-    engine = TesseractOCR()
+def ocr() -> RapidOCRReader:
+    engine = RapidOCRReader()
     engine.check_available()
     return engine
 
 
-def test_ocr_reads_the_sample_signs_on_busy_frames(ocr: TesseractOCR) -> None:
+def test_ocr_reads_the_sample_signs_on_busy_frames(ocr: RapidOCRReader) -> None:
     manifest = _manifest()
     frames = [render_frame(manifest, t) for t in SIGN_TIMES]
     signs = [manifest.scene_at(t).sign for t in SIGN_TIMES]
@@ -423,7 +436,7 @@ def test_ocr_reads_the_sample_signs_on_busy_frames(ocr: TesseractOCR) -> None:
     assert sum(text == sign for sign, text in zip(signs, texts, strict=True)) >= 6, texts
 
 
-def test_ocr_reads_signs_from_decoded_video_frames(ocr: TesseractOCR, tmp_path: Path) -> None:
+def test_ocr_reads_signs_from_decoded_video_frames(ocr: RapidOCRReader, tmp_path: Path) -> None:
     manifest = make_sample_video(tmp_path / "signs.mp4", duration=30.0, fps=2.0, size=(640, 360), seed=1)
     frames = {round(f.t): f.image for f in sample_frames(manifest.path, fps=1.0, max_side=640)}
     for t in (1, 11, 21):
@@ -431,7 +444,7 @@ def test_ocr_reads_signs_from_decoded_video_frames(ocr: TesseractOCR, tmp_path: 
         assert sign in ocr.read_text(frames[t]).split(), (t, sign)
 
 
-def test_ocr_reads_outlined_captions_over_a_busy_background(ocr: TesseractOCR) -> None:
+def test_ocr_reads_outlined_captions_over_a_busy_background(ocr: RapidOCRReader) -> None:
     captions = [
         "the kettle is on the stove", "milk goes back in the fridge",
         "where did you park the car", "close the window please",
@@ -448,7 +461,7 @@ def test_ocr_reads_outlined_captions_over_a_busy_background(ocr: TesseractOCR) -
     assert found >= 0.85 * total and extra <= 2, (found, total, extra)
 
 
-def test_ocr_reads_light_and_dark_slides_in_reading_order(ocr: TesseractOCR) -> None:
+def test_ocr_reads_light_and_dark_slides_in_reading_order(ocr: RapidOCRReader) -> None:
     slide = np.full((360, 640, 3), 240, np.uint8)
     lines = ["Quarterly results", "Revenue grew twelve percent", "Questions and answers"]
     for i, line in enumerate(lines):
@@ -459,7 +472,7 @@ def test_ocr_reads_light_and_dark_slides_in_reading_order(ocr: TesseractOCR) -> 
     assert ocr.read_text(cv2.cvtColor(slide, cv2.COLOR_RGB2GRAY)) == expected
 
 
-def test_ocr_reads_nothing_on_frames_without_text(ocr: TesseractOCR) -> None:
+def test_ocr_reads_nothing_on_frames_without_text(ocr: RapidOCRReader) -> None:
     manifest = _manifest(burn_text=False)
     frames = [render_frame(manifest, t) for t in SIGN_TIMES]
     frames += [_busy_background(seed) for seed in range(10, 14)]

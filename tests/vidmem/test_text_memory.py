@@ -144,9 +144,12 @@ def test_malformed_subtitles_fail_cleanly_and_leave_the_store(sample_video, tmp_
 
 def test_missing_ocr_engine_is_a_clear_error(sample_video, tmp_path):
     video, _ = sample_video(duration=20.0, fps=5.0)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": str(Path(sys.executable).parent)}
+    broken = tmp_path / "site" / "rapidocr"  # shadows the real package: ``import rapidocr`` fails
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('simulated: rapidocr is missing')\n")
+    env = {**os.environ, "PYTHONPATH": f"{broken.parent}{os.pathsep}{REPO}"}
     cmd = [sys.executable, "-m", "vidmem.cli", "index", str(video), "--store", str(tmp_path / "s")]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert out.returncode != 0
-    assert out.stderr.startswith("error: tesseract") and "apt-get install tesseract-ocr" in out.stderr
+    assert out.stderr.startswith("error: rapidocr is not installed") and "--no-ocr" in out.stderr
     assert not (tmp_path / "s").exists()

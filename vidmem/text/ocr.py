@@ -1,298 +1,199 @@
-"""On-screen text (signs, burned-in captions, slides) read from keyframes with Tesseract.
+"""On-screen and scene text (signs, plates, sail numbers, captions, slides) read with rapidocr's PP-OCR models.
 
-Tesseract on a whole video frame mostly reads nothing (or texture as junk): its page layout and
-global binarisation expect a document, not a sign on a busy background. So text is found first
-and Tesseract only reads what was found:
+A learned detector (PP-OCRv6 det, small) finds text boxes at any tilt, colour and background and
+a learned recogniser (PP-OCRv6 rec, small) reads them; both ship in the rapidocr wheel and run on
+onnxruntime with one thread (on the busy 2-core machine, two threads fighting were slower, and
+ingest decodes video on the other core). The detector sees the frame scaled so its longer side is
+``det_side`` pixels (480: letters down to ~10 px tall at 360 rows are found; 736, rapidocr's
+default, cost ~2x more for little gain on video frames).
 
-1. Stroke maps: the morphological top-hat (light strokes on darker ground) and black-hat (dark
-   strokes on lighter ground) of the frame scaled to ``min_height`` rows, and of two smaller
-   pyramid levels for large letters, thresholded at ``min_stroke_contrast`` grey levels.
-2. Text lines: connected stroke marks shaped like characters (or several touching ones),
-   chained side by side when of similar height on one row. A busy background gives marks too,
-   but rarely a row of them. Pieces of one row merge; where the ground around a line is plain
-   its polarity is settled (the ground between dark letters also makes a "light line"), else
-   (outlined captions, busy backgrounds) it is read both ways.
-3. Each line is cut out, scaled to ``line_height`` rows of letters and redrawn as black ink on
-   white (top-/black-hat, Otsu, ink of one grey level, no marks cut by the crop's edge, thinner
-   than a stroke, or not bounded by sharp edges), so polarity, background and outlines are
-   gone; the crops are stacked on one sheet and read by one Tesseract run.
-4. Per place the most confident reading is kept; words below ``min_confidence``
-   (``min_short_word_confidence`` for words of 2-3 letters, what texture mostly reads as) or
-   much shorter than their line are dropped.
+Reading costs about 0.3-1 CPU-s per 640x360 frame on the 2-core machine, so it runs only on frames
+likely to hold text: ingest reads keyframes only, and ``likely_text`` (the stroke-chain line
+finder of ``vidmem.text.text_lines``, ~5-15 ms) skips frames without a row of letter-like
+marks. Results below ``min_score`` or with characters outside ``alphabet`` (the multilingual
+recogniser also writes CJK glyphs over texture) are dropped, and so are words shorter than
+``min_word_len`` letters or digits.
 
-Measured on the project's 2-core machine, per 640x360 frame: 5-15 ms to find lines, then one
-Tesseract run; 85-150 ms in all on the demo videos' frames and on real footage, up to ~360 ms
-for a slide of 12 text lines (a frame with no candidate line skips Tesseract). The former
-whole-frame run took 110-300 ms and read none of the demo signs. Tesseract runs with one
-OpenMP thread: its default (a thread per core) was 1.5-3x slower here. Expect signs, titles,
-captions (outlined or on a box) and slides to be read; text whose only contrast is colour
-(equal brightness), letters under ~7 pixels tall at 360 rows, and letters that a line or edge
-of the background runs into can be missed.
+One engine (two ONNX sessions) is made per process and shared (``rapid_engine``): each costs
+~100 MB and a second load brings nothing.
 """
 
 from __future__ import annotations
 
-import bisect
 import difflib
-import os
-import shutil
-import subprocess
+import functools
+import string
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vidmem.errors import TextInputError
-from vidmem.text.text_lines import TextLine, clashes, find_text_lines, gray_image, groups, render_line, stack_crops
 
-OCR_ENGINES = ("tesseract",)
-_INSTALL_HINT = "install it with `apt-get install tesseract-ocr tesseract-ocr-eng` or pass --no-ocr"
-# pytesseract keeps the program path in a module global; the lock keeps two engines with
-# different paths from swapping it under each other.
-_CMD_LOCK = threading.Lock()
+OCR_ALPHABET = string.ascii_letters + string.digits + " .,:;!?'\"&-+/()#%$@"
+"""Characters of English signs and captions; a result with any other character is dropped."""
+_INSTALL_HINT = "install it with `pip install rapidocr onnxruntime` or pass --no-ocr"
+
+
+OCR_ENGINES = ("rapidocr",)
 
 
 @dataclass(frozen=True)
 class OCRConfig:
-    """How to run OCR.
+    """How on-screen text is read.
 
     Attributes:
-        engine: OCR engine name; only ``tesseract`` exists.
-        lang: Tesseract language data, ``+``-joined (``eng``, ``eng+deu``).
-        psm: page segmentation mode Tesseract reads the sheet of line crops with; 11 ("sparse
-            text") keeps it from joining crops into paragraphs.
-        min_confidence: words Tesseract is less sure of (0..100) are dropped.
-        min_short_word_confidence: the same for words of fewer than 4 letters or digits, which
-            is what texture is mostly misread as (real short words read at 94-96 in tests).
-        min_word_len: words with fewer letters or digits than this are dropped; single letters
-            and runs of dashes are mostly texture read as text.
-        min_height: text is searched for in the image scaled to this many rows (letters 7 to
-            ~160 pixels tall at that size are found).
+        engine: OCR engine name; only ``rapidocr`` (the Tesseract reader it replaced is the
+            benchmark's baseline, ``eval/ocr_baseline.py``).
+        det_side: the longer side, in pixels, the detector sees the frame at.
+        min_score: recognised lines less sure than this (0..1) are dropped.
+        alphabet: characters a kept line may contain.
+        min_word_len: words with fewer letters or digits are dropped (single marks are mostly texture).
+        threads: onnxruntime intra-op threads.
+        gate: run the cheap text-presence test first and skip frames it finds no text line in.
+        min_stroke_contrast: grey levels a stroke must stand out by, for the presence test.
+        min_height: the presence test looks at the frame scaled to this many rows.
         max_upscale: the largest upscale factor applied to reach ``min_height``.
-        min_stroke_contrast: grey levels a stroke must stand out from its surroundings by.
-        max_lines: the most places (candidate text lines) read per image; more cost time.
-        line_height: pixel height letters are scaled to for Tesseract.
-        tesseract_cmd: the program to run, a name on PATH or a path.
-        timeout_s: seconds before one image is given up (it then reads as no text).
+        max_lines: text lines the line finder keeps (the presence test needs one).
     """
 
-    engine: str = "tesseract"
-    lang: str = "eng"
-    psm: int = 11
-    min_confidence: float = 75.0
-    min_short_word_confidence: float = 92.0
+    engine: str = "rapidocr"
+    det_side: int = 480
+    min_score: float = 0.8
+    alphabet: str = OCR_ALPHABET
     min_word_len: int = 2
+    threads: int = 1
+    gate: bool = True
+    min_stroke_contrast: int = 40
     min_height: int = 360
     max_upscale: float = 3.0
-    min_stroke_contrast: int = 60
-    max_lines: int = 12
-    line_height: int = 40
-    tesseract_cmd: str = "tesseract"
-    timeout_s: float = 20.0
+    max_lines: int = 1
 
     def __post_init__(self) -> None:
         if self.engine not in OCR_ENGINES:
             close = difflib.get_close_matches(self.engine, OCR_ENGINES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown OCR engine {self.engine!r}{hint} (known: {', '.join(OCR_ENGINES)})")
-        if not self.lang or any(not part for part in self.lang.split("+")):
-            raise ValueError(f"OCR lang must be like 'eng' or 'eng+deu', got {self.lang!r}")
-        if not 0 <= self.psm <= 13:
-            raise ValueError(f"tesseract psm must be 0..13, got {self.psm}")
-        for name in ("min_confidence", "min_short_word_confidence"):
-            if not 0 <= getattr(self, name) <= 100:
-                raise ValueError(f"{name} must be 0..100, got {getattr(self, name)}")
-        if self.min_word_len < 1:
-            raise ValueError(f"min_word_len must be at least 1, got {self.min_word_len}")
-        if self.min_height < 1 or self.max_upscale < 1:
-            raise ValueError("min_height must be positive and max_upscale at least 1")
+        if not 64 <= self.det_side <= 4096:
+            raise ValueError(f"det_side must be 64..4096 pixels, got {self.det_side}")
+        if not 0 <= self.min_score <= 1:
+            raise ValueError(f"min_score must be 0..1, got {self.min_score}")
+        if not self.alphabet:
+            raise ValueError("alphabet must not be empty")
+        if self.min_word_len < 1 or self.threads < 1:
+            raise ValueError("min_word_len and threads must be at least 1")
         if not 1 <= self.min_stroke_contrast <= 255:
             raise ValueError(f"min_stroke_contrast must be 1..255, got {self.min_stroke_contrast}")
-        if self.max_lines < 1:
-            raise ValueError(f"max_lines must be at least 1, got {self.max_lines}")
-        if not 8 <= self.line_height <= 200:
-            raise ValueError(f"line_height must be 8..200 pixels, got {self.line_height}")
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
+        if self.min_height < 1 or self.max_upscale < 1 or self.max_lines < 1:
+            raise ValueError("min_height and max_lines must be positive and max_upscale at least 1")
 
 
-class TesseractOCR:
-    """Reads words from RGB images with Tesseract.
+@functools.lru_cache(maxsize=2)
+def rapid_engine(det_side: int, threads: int) -> Any:
+    """The process's rapidocr engine for these settings (created once, models loaded on first use).
+
+    Raises:
+        TextInputError: rapidocr or onnxruntime is not installed.
+    """
+    try:
+        from rapidocr import RapidOCR
+    except ImportError as exc:
+        raise TextInputError(f"rapidocr is not installed; {_INSTALL_HINT}") from exc
+    return RapidOCR(
+        params={
+            "Global.log_level": "error",
+            "Global.use_cls": False,  # upside-down text is rare in video; the classifier costs a pass per line
+            "Det.limit_side_len": det_side,
+            "Det.limit_type": "max",
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+    )
+
+
+class RapidOCRReader:
+    """Reads words from RGB frames with rapidocr.
 
     Args:
-        config: OCR settings; defaults to ``OCRConfig()``.
+        config: settings; defaults to ``OCRConfig()``.
     """
 
     def __init__(self, config: OCRConfig | None = None) -> None:
         self.config = config or OCRConfig()
-        self._checked = False
+        self._lock = threading.Lock()  # one engine per process: runs one frame at a time
 
     def check_available(self) -> None:
-        """Makes sure the program and the language data are there (the answer is cached).
-
-        Raises:
-            TextInputError: pytesseract, the ``tesseract`` program or a language's data is
-                missing; the message says how to install it or to pass ``--no-ocr``.
-        """
-        if self._checked:
-            return
-        pytesseract = _import_pytesseract()
-        cmd = self.config.tesseract_cmd
-        if shutil.which(cmd) is None:
-            raise TextInputError(f"tesseract OCR engine not found ({cmd!r}); {_INSTALL_HINT}")
-        with _CMD_LOCK:
-            pytesseract.pytesseract.tesseract_cmd = cmd
-            try:
-                installed = set(pytesseract.get_languages(config=""))
-            except (pytesseract.TesseractNotFoundError, pytesseract.TesseractError, OSError) as exc:
-                raise TextInputError(f"tesseract OCR engine not found or broken ({exc}); {_INSTALL_HINT}") from exc
-        missing = [lang for lang in self.config.lang.split("+") if lang not in installed]
-        if missing:
-            packages = " ".join(f"tesseract-ocr-{lang.lower().replace('_', '-')}" for lang in missing)
-            raise TextInputError(
-                f"tesseract language data {'+'.join(missing)!r} not found (installed: "
-                f"{', '.join(sorted(installed)) or 'none'}); install it with `apt-get install {packages}` "
-                "or pass --no-ocr"
-            )
-        self._checked = True
+        """Makes sure rapidocr loads (the engine is created once per process)."""
+        rapid_engine(self.config.det_side, self.config.threads)
 
     def read_text(self, image: np.ndarray) -> str:
-        """Words Tesseract is confident about, line by line, top to bottom.
+        """The kept words, line by line in reading order, joined by single spaces.
 
         Args:
             image: ``uint8 [H,W,3]`` RGB (``[H,W]`` grayscale is accepted too).
 
         Returns:
-            The kept words joined by single spaces; ``""`` when none (or when Tesseract timed out).
+            ``""`` when the frame holds no (confident) text.
 
         Raises:
-            TextInputError: the engine is missing (see ``check_available``) or failed.
             ValueError: the image is not ``uint8 [H,W,3]`` or ``[H,W]``.
         """
-        self.check_available()
-        gray = gray_image(image)
-        lines = find_text_lines(gray, self.config)
-        if not lines:
+        bgr = _bgr(image)
+        if self.config.gate and not likely_text(bgr, self.config):
             return ""
-        crops, owners = [], []
-        for line in lines:
-            crop = render_line(gray, line, self.config.line_height)
-            if crop is not None:
-                crops.append(crop)
-                owners.append(line)
-        if not crops:
+        engine = rapid_engine(self.config.det_side, self.config.threads)
+        with self._lock:
+            result = engine(bgr)
+        if result.txts is None or result.boxes is None:
             return ""
-        sheet, rows = stack_crops(crops)
-        readings = self._readings(self._run(sheet), rows)
-        return " ".join(_best_per_place(owners, readings))
+        lines = [
+            (box, text)
+            for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True)
+            if score >= self.config.min_score and text.strip() and all(ch in self.config.alphabet for ch in text)
+        ]
+        words = [w for _, text in _reading_order(lines) for w in text.split() if self._keep(w)]
+        return " ".join(words)
 
-    def read_texts(self, images: Iterable[np.ndarray]) -> list[str]:
+    def read_texts(self, images) -> list[str]:
         """``read_text`` for each image (``uint8 [N,H,W,3]`` or a list of ``[H,W,3]``)."""
         return [self.read_text(image) for image in images]
 
-    def _run(self, sheet: np.ndarray) -> list[tuple[str, float, int, int]]:
-        """Tesseract's words on the sheet as ``(text, confidence, top, height)``; none on a timeout.
-
-        Tesseract runs directly (image on stdin, TSV on stdout) with one OpenMP thread: its default
-        of a thread per core made each run 2-3x slower on the 2-core machine (threads spin-waiting),
-        and OCR shares the machine with decoding and encoding anyway. An ``OMP_THREAD_LIMIT`` set in
-        the environment is kept.
-        """
-        import cv2
-
-        ok, png = cv2.imencode(".png", sheet)
-        if not ok:
-            raise TextInputError("could not encode an image for tesseract")
-        config = self.config
-        cmd = [config.tesseract_cmd, "stdin", "stdout", "-l", config.lang, "--psm", str(config.psm), "tsv"]
-        env = {**os.environ}
-        if not env.get("OMP_THREAD_LIMIT"):
-            env["OMP_THREAD_LIMIT"] = "1"
-        try:
-            done = subprocess.run(cmd, input=png.tobytes(), capture_output=True, env=env, timeout=config.timeout_s)
-        except subprocess.TimeoutExpired:
-            return []
-        except OSError as exc:
-            raise TextInputError(f"tesseract OCR engine could not run ({exc}); {_INSTALL_HINT}") from exc
-        if done.returncode != 0:
-            error = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise TextInputError(f"tesseract failed (exit {done.returncode}): {error[-1] if error else 'no message'}")
-        return _parse_tsv(done.stdout.decode("utf-8", "replace"))
-
-    def _readings(
-        self, words: list[tuple[str, float, int, int]], rows: list[tuple[int, int, int]]
-    ) -> list[list[tuple[str, float]]]:
-        """The kept words of each crop on the sheet, as ``(word, confidence)`` in Tesseract's order."""
-        readings: list[list[tuple[str, float]]] = [[] for _ in rows]
-        starts = [top for top, _, _ in rows]
-        for word, conf, top, height in words:
-            letters = sum(ch.isalnum() for ch in word)
-            if letters < self.config.min_word_len or conf < self.config.min_confidence:
-                continue
-            if letters < 4 and conf < self.config.min_short_word_confidence:
-                continue
-            middle = top + height / 2
-            row = bisect.bisect_right(starts, middle) - 1
-            if row < 0 or middle >= rows[row][1]:
-                continue
-            # Texture read as text is mostly small marks inside the crop; real words span the line.
-            if height < 0.35 * rows[row][2]:
-                continue
-            readings[row].append((word, conf))
-        return readings
+    def _keep(self, word: str) -> bool:
+        return sum(ch.isalnum() for ch in word) >= self.config.min_word_len
 
 
-def _parse_tsv(tsv: str) -> list[tuple[str, float, int, int]]:
-    """Words of Tesseract's TSV output (``level ... left top width height conf text``)."""
-    words = []
-    for row in tsv.splitlines()[1:]:
-        fields = row.split("\t")
-        if len(fields) < 12 or fields[0] != "5":
-            continue
-        text = fields[11].strip()
-        try:
-            conf, top, height = float(fields[10]), int(fields[7]), int(fields[9])
-        except ValueError:
-            continue
-        if text:
-            words.append((text, conf, top, height))
-    return words
+def likely_text(image: np.ndarray, config: OCRConfig | None = None) -> bool:
+    """Cheap text-presence test: is there a row of letter-like stroke marks (~5-15 ms per frame)?
 
-
-def _import_pytesseract() -> Any:
-    try:
-        import pytesseract
-    except ImportError as exc:
-        raise TextInputError(
-            "pytesseract is not installed; install it with `pip install pytesseract` or pass --no-ocr"
-        ) from exc
-    return pytesseract
-
-
-def _best_per_place(lines: list[TextLine], readings: list[list[tuple[str, float]]]) -> list[str]:
-    """One reading per place: where lines overlap (both polarities, both scales) the most confident wins.
-
-    Returns:
-        The words of the kept lines in reading order (top to bottom, then left to right).
+    Args:
+        image: ``uint8 [H,W,3]`` (either channel order) or ``[H,W]``.
+        config: the line finder's settings (``min_stroke_contrast``, ``min_height``, ...).
     """
-    clash = clashes(lines)
-    kept: list[int] = []
-    for i in sorted(range(len(lines)), key=lambda i: -_score(readings[i])):
-        if readings[i] and not clash[i, kept].any():
-            kept.append(i)
-    if not kept:
-        return []
-    # Reading order: rows of lines that share most of their height, top to bottom; left to right in a row.
-    box = np.array([[lines[i].y0, lines[i].y1] for i in kept], np.float64)
-    h = box[:, 1] - box[:, 0]
-    overlap = np.minimum.outer(box[:, 1], box[:, 1]) - np.maximum.outer(box[:, 0], box[:, 0])
-    rows = groups(len(kept), np.argwhere(np.triu(overlap >= 0.5 * np.minimum.outer(h, h), 1)))
-    rows.sort(key=lambda row: float(box[row].mean()))
-    order = [kept[j] for row in rows for j in sorted(row, key=lambda j: lines[kept[j]].x0)]
-    return [word for i in order for word, _ in readings[i]]
+    from vidmem.text.text_lines import find_text_lines, gray_image
+
+    return bool(find_text_lines(gray_image(image), config or OCRConfig()))
 
 
-def _score(reading: list[tuple[str, float]]) -> float:
-    return sum(conf * sum(ch.isalnum() for ch in word) for word, conf in reading)
+def _bgr(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"expected a uint8 [H,W,3] or [H,W] image, got {image.dtype} {image.shape}")
+    if image.ndim == 2:
+        return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def _reading_order(lines: list[tuple[np.ndarray, str]]) -> list[tuple[np.ndarray, str]]:
+    """Top to bottom by rows of lines that share half their height; left to right in a row."""
+    boxes = [(float(np.min(b[:, 1])), float(np.max(b[:, 1])), float(np.min(b[:, 0])), t) for b, t in lines]
+    boxes.sort(key=lambda b: b[0])
+    rows: list[list[tuple[float, float, float, str]]] = []
+    for box in boxes:
+        if rows:
+            top, bottom = rows[-1][0][0], rows[-1][0][1]
+            overlap = min(bottom, box[1]) - max(top, box[0])
+            if overlap >= 0.5 * min(bottom - top, box[1] - box[0]):
+                rows[-1].append(box)
+                continue
+        rows.append([box])
+    return [(np.zeros((4, 2)), b[3]) for row in rows for b in sorted(row, key=lambda b: b[2])]

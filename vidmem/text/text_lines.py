@@ -1,7 +1,7 @@
-"""Finding text lines in a video frame and redrawing them as clean black-on-white crops for Tesseract.
+"""Finding text lines in a video frame: rows of letter-like stroke marks.
 
-See ``vidmem.text.ocr`` for why: Tesseract reads whole video frames badly, so lines are found
-from stroke maps (top-hat / black-hat) first and only those are read.
+OCR (``vidmem.text.ocr``) uses it as a cheap text-presence test before its learned detector, and
+the Tesseract baseline (``eval/ocr_baseline.py``) reads only the lines it finds.
 """
 
 from __future__ import annotations
@@ -249,105 +249,3 @@ def gray_image(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"OCR wants uint8 [H,W,3] RGB, got {image.dtype} {list(image.shape)}")
     image = np.ascontiguousarray(image)
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-
-
-def render_line(gray: np.ndarray, line: TextLine, line_height: int) -> tuple[np.ndarray, int] | None:
-    """The line cut out, scaled to ``line_height`` rows of text, as black letters on white.
-
-    Ink is where the top-hat (light text) or black-hat (dark text) of the crop is above Otsu's
-    threshold and the grey level is close to the ink's typical level: letters are drawn in one
-    colour, while the background that shows between outlined letters is not (``_clean_ink``
-    then drops what is not letters).
-
-    Returns:
-        The crop and the text height in it, pixels; None when ink covers most of the line (the
-        ground of the other polarity: nothing to read).
-    """
-    import cv2
-
-    h = max(1, line.y1 - line.y0)
-    pad_y, pad_x = int(0.3 * h) + 2, int(0.4 * h) + 2
-    top, left = max(0, line.y0 - pad_y), max(0, line.x0 - pad_x)
-    crop = gray[top : line.y1 + pad_y, left : line.x1 + pad_x]
-    f = line_height / h
-    interpolation = cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA
-    crop = cv2.resize(crop, None, fx=f, fy=f, interpolation=interpolation)
-    size = int(0.6 * line_height) | 1  # wider than any stroke of letters this tall
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    strokes = cv2.morphologyEx(crop, cv2.MORPH_BLACKHAT if line.dark else cv2.MORPH_TOPHAT, kernel)
-    threshold, _ = cv2.threshold(strokes, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ground = strokes <= threshold
-    ink_values = crop[~ground].astype(np.float32)
-    if ink_values.size:
-        level = float(np.median(ink_values))
-        spread = float(np.median(np.abs(ink_values - level)))
-        ground |= np.abs(crop.astype(np.float32) - level) > max(_INK_TOLERANCE, 3 * spread)
-    text_h = round(h * f)
-    ink = _clean_ink(ground, crop, text_h)
-    # Ink covering most of the box is ground read as ink (the wrong polarity): not worth reading.
-    y0, y1 = round((line.y0 - top) * f), round((line.y1 - top) * f)
-    box = ink[y0:y1, round((line.x0 - left) * f) : round((line.x1 - left) * f)]
-    if box.size and (box == 0).mean() > _MAX_INK:
-        return None
-    return ink, text_h
-
-
-_INK_TOLERANCE = 16  # grey levels an ink pixel may differ from the ink's median (more if the ink varies more)
-_MAX_INK = 0.65  # a crop whose box is more ink than this is the ground of the other polarity
-
-
-def _clean_ink(ground: np.ndarray, crop: np.ndarray, text_h: int) -> np.ndarray:
-    """``uint8`` black ink on white from a ground mask, without marks that are not this line's letters.
-
-    Dropped: marks cut by the crop's edge (they belong to something else: the crop has a margin
-    around the letters), specks much smaller than a letter's dot (they wreck Tesseract's
-    confidence in the whole line), and marks whose outline mostly does not lie on a sharp edge
-    of ``crop`` (background showing between outlined letters, or texture, is cut out of a smooth
-    patch by the threshold; a letter is bounded by its stroke edges all round).
-    """
-    import cv2
-
-    ink = (~ground).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    x, y, w, hh, area = stats.T
-    rows, cols = ground.shape
-    m = max(2, round(0.05 * text_h))  # "at the edge": within a few pixels (resampling rings)
-    keep = (x >= m) & (y >= m) & (x + w <= cols - m) & (y + hh <= rows - m) & (area >= 0.01 * text_h**2)
-    keep[0] = False
-    # Slivers much thinner than any stroke (ground glimpsed between outlined letters) are not ink.
-    thickness = np.zeros(n, np.float32)
-    on_ink = ink.ravel() > 0
-    np.maximum.at(thickness, labels.ravel()[on_ink], cv2.distanceTransform(ink, cv2.DIST_L2, 3).ravel()[on_ink])
-    keep &= 2 * thickness >= _MIN_STROKE * text_h
-    rim = (ink - cv2.erode(ink, np.ones((3, 1), np.uint8))).astype(bool)  # tops and bottoms of strokes
-    if rim.any():
-        edges = cv2.morphologyEx(crop, cv2.MORPH_GRADIENT, np.ones((5, 5), np.uint8))[rim]
-        sharp = edges >= _SHARP * np.percentile(edges, 90)
-        on_rim = np.bincount(labels[rim], minlength=n)
-        support = np.bincount(labels[rim], weights=sharp, minlength=n) / np.maximum(on_rim, 1)
-        keep &= support >= _MIN_EDGE_SUPPORT
-    return np.where(keep[labels], 0, 255).astype(np.uint8)
-
-
-_MIN_STROKE = 0.07  # thinnest stroke, share of the letter height
-_MIN_EDGE_SUPPORT = 0.6  # share of a mark's outline that must lie on a sharp edge
-_SHARP = 0.4  # a sharp edge: at least this share of the line's strong (90th percentile) edges
-
-
-def stack_crops(crops: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
-    """Crops one under another on a white sheet (one Tesseract run reads them all).
-
-    Returns:
-        The sheet and, per crop, ``(first row, end row, text height)``.
-    """
-    gap = max(8, max(text_h for _, text_h in crops) // 2)
-    width = max(crop.shape[1] for crop, _ in crops) + 2 * gap
-    height = sum(crop.shape[0] for crop, _ in crops) + gap * (len(crops) + 1)
-    sheet = np.full((height, width), 255, np.uint8)
-    rows = []
-    top = gap
-    for crop, text_h in crops:
-        sheet[top : top + crop.shape[0], gap : gap + crop.shape[1]] = crop
-        rows.append((top, top + crop.shape[0], text_h))
-        top += crop.shape[0] + gap
-    return sheet, rows
