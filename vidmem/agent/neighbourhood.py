@@ -20,7 +20,7 @@ SPAN = 30.0
 ANCHORS = 3
 """Anchor sightings whose neighbourhoods are searched."""
 
-_SAID_BONUS = {"subtitle": 0.5, "caption": 0.5, "ocr": 0.3}
+_SAID_BONUS = {"subtitle": 0.5, "caption": 0.5, "speech": 0.5, "ocr": 0.3}
 """What happens next is best told by what is said, then by what is written, then by the picture."""
 
 
