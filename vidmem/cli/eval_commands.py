@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--captions", action="append", default=[], help="caption JSON for the video(s), in order")
     m.add_argument("--questions", help="JSON file of caption-retrieval questions")
     m.add_argument("--work", help="folder for the stores (default: a temporary folder)")
+    m.add_argument("--needle", action="store_true", help="also the needle benchmark: transformed frames asked back")
+    m.add_argument("--needle-minutes", type=float, default=60.0, help="length of the joined video (0: none)")
+    m.add_argument("--needle-per-video", type=int, default=8, help="frames queried per video (default 8)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(run=_eval_memory)
 
@@ -32,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("bench", help="speed and size benchmarks (print figures)")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    g = bsub.add_parser("agent", help="warm ask latency on an indexed hour: embedded reasoner, and with a budget")
+    g.add_argument("--minutes", type=float, default=60.0, help="generated video length (default 60)")
+    g.add_argument("--budget", type=int, default=8, help="memories handed to the reasoner in the budgeted run")
+    g.add_argument("--repeats", type=int, default=3, help="runs per question, the best counts (default 3)")
+    g.add_argument("--work", help="folder for the video and store, reused between runs (default: temporary)")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.set_defaults(run=_bench_agent)
     b = bsub.add_parser("ingest", help="ingest speed against pure decode, RSS, bytes per hour")
     b.add_argument("--minutes", type=float, default=10.0, help="main video length (default 10)")
     b.add_argument("--long-minutes", type=float, default=30.0, help="long video for the RSS ratio (default 30)")
@@ -99,6 +109,13 @@ def _eval_abstain(args: argparse.Namespace) -> dict[str, Any]:
 def _bench_ask(args: argparse.Namespace) -> dict[str, Any]:
     from demos.sample_video import make_sample_video
     from eval.bench_ask import run_cli
+
+    return run_cli(args, make_sample_video)
+
+
+def _bench_agent(args: argparse.Namespace) -> dict[str, Any]:
+    from demos.sample_video import make_sample_video
+    from eval.bench_agent import run_cli
 
     return run_cli(args, make_sample_video)
 
