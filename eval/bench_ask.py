@@ -85,7 +85,8 @@ def build_store(work: Path, generate: Callable[..., Any], code: Path = REPO_ROOT
         manifest = generate(video, duration=60.0, fps=10.0, size=(640, 360))
         video.with_suffix(".srt").write_text(manifest.to_srt())
     store = work / f"store-{code.name or 'root'}"
-    cmd = [sys.executable, "-m", "vidmem.cli", "index", str(video), "--store", str(store), "--no-ocr", "--json"]
+    # --reindex: a store left in --work by another version of the code may hold other settings
+    cmd = [sys.executable, "-m", "vidmem.cli", "index", str(video), "--store", str(store), "--no-ocr", "--reindex"]
     done = subprocess.run(cmd, cwd=code, env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"indexing with {code} failed: {done.stderr.strip()[-800:]}")
