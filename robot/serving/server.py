@@ -218,15 +218,16 @@ class PolicyServer:
         self.counters["requests"] += 1
         try:
             if isinstance(frame, str):
-                raise RequestError("expected a binary msgpack frame, got text")
-            message = unpackb(frame)
+                raise RequestError("bad request: expected a binary msgpack frame, got text")
+            try:
+                message = unpackb(frame)
+            except WireError as exc:
+                raise RequestError(f"bad request: {exc}") from None
             if not isinstance(message, dict):
-                raise RequestError(f"expected a msgpack map of observations, got {type(message).__name__}")
+                raise RequestError(f"bad request: expected a msgpack map of observations, got {type(message).__name__}")
             return await self._step(message, conn_key)
-        except (WireError, RequestError) as exc:
-            return self._error(f"bad request: {exc}")
-        except ValueError as exc:  # the policy's ObservationError (a ValueError) from validate()
-            return self._error(f"bad observation: {exc}")
+        except RequestError as exc:
+            return self._error(str(exc))
         except Exception as exc:  # a policy failure: reported to this client; the server goes on
             if not str(exc).startswith("policy failed"):
                 logger.exception("request failed")
@@ -239,7 +240,8 @@ class PolicyServer:
         return f"error: {line}"
 
     async def _step(self, message: dict[str, Any], conn_key: str) -> bytes:
-        key, reset, request_id = _episode_fields(message, conn_key)
+        episode_id, reset, request_id = _episode_fields(message)
+        key = conn_key if episode_id is None else f"id:{episode_id}"
         obs = {k: v for k, v in message.items() if k not in RESERVED_KEYS}
         episode = self.episodes.get(key)
         async with episode.lock:
@@ -248,27 +250,33 @@ class PolicyServer:
             if reset:
                 self.episodes.reset(episode)
             if reset and not obs:
-                reply = packb({"reset": True, "episode_id": key})
+                reply = packb({"reset": True, "episode_id": episode_id})
             else:
-                reply = await self._infer(episode, obs)
+                reply = await self._infer(episode, episode_id, obs)
             if request_id is not None:  # only clients that may resend need the cached reply
                 episode.last_request_id, episode.last_reply = request_id, reply
             self.episodes.touch(episode)
             return reply
 
-    async def _infer(self, episode: Episode, obs: dict[str, Any]) -> bytes:
+    async def _infer(self, episode: Episode, episode_id: str | int | None, obs: dict[str, Any]) -> bytes:
         self._warn_extra_keys(obs)
-        valid = self.policy.validate(obs)
+        try:
+            valid = self.policy.validate(obs)
+        except ValueError as exc:  # the policy's ObservationError (missing key, dtype, shape)
+            raise RequestError(f"bad observation: {exc}") from None
         result = await self.batcher.submit(episode.key, valid, episode.state)
         episode.steps += 1
         out = dict(result.output)
-        out["episode_id"] = episode.key
+        out["episode_id"] = episode_id  # None for a connection's own episode
         out["server_timing"] = {
             "infer_ms": result.infer_ms,
             "queue_ms": result.queue_ms,
             "batch_size": result.batch_size,
         }
-        return packb(out)
+        try:
+            return packb(out)
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(f"policy output cannot be sent: {exc}") from None
 
     def _warn_extra_keys(self, obs: dict[str, Any]) -> None:
         extra = [k for k in obs if k not in self._inputs and k not in self._warned_extra]
@@ -277,26 +285,22 @@ class PolicyServer:
             logger.warning("ignoring observation keys the policy does not take: %s (logged once)", ", ".join(extra))
 
 
-def _episode_fields(message: dict[str, Any], conn_key: str) -> tuple[str, bool, int | None]:
-    """``(episode key, reset, request_id)`` from a request; the connection's episode without an id."""
+def _episode_fields(message: dict[str, Any]) -> tuple[str | int | None, bool, int | None]:
+    """``(episode_id, reset, request_id)`` of a request; ``episode_id`` None: the connection's episode."""
     raw_id, reset, request_id = message.get("episode_id"), message.get("reset", False), message.get("request_id")
     if isinstance(raw_id, np.generic):
         raw_id = raw_id.item()
-    if raw_id is None:
-        key = conn_key
-    elif _valid_episode_id(raw_id):
-        key = f"id:{raw_id}"
-    else:
-        raise RequestError(f"episode_id must be a string of 1..{MAX_EPISODE_ID_CHARS} chars or an integer")
+    if raw_id is not None and not _valid_episode_id(raw_id):
+        raise RequestError(f"bad request: episode_id must be a string of 1..{MAX_EPISODE_ID_CHARS} chars or an integer")
     if isinstance(reset, np.generic | np.ndarray) and np.size(reset) == 1:
         reset = bool(np.asarray(reset).item())
     if not isinstance(reset, bool):
-        raise RequestError("reset must be a boolean")
+        raise RequestError("bad request: reset must be a boolean")
     if isinstance(request_id, np.generic):
         request_id = request_id.item()
     if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
-        raise RequestError("request_id must be an integer")
-    return key, reset, request_id
+        raise RequestError("bad request: request_id must be an integer")
+    return raw_id, reset, request_id
 
 
 def _valid_episode_id(raw_id: Any) -> bool:

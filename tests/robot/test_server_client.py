@@ -55,7 +55,7 @@ def test_client_reconnects_to_a_restarted_server_and_keeps_its_episode_id():
     # Same port, a fresh server (memory is per process): the client's next call reconnects.
     with running_server(CountingPolicy(), port_override=port) as (server, _):
         reply = client.infer(observation())
-        assert reply["actions"].tolist() == [1] and reply["episode_id"] == "id:rover"
+        assert reply["actions"].tolist() == [1] and reply["episode_id"] == "rover"
         assert "id:rover" in server.episodes
     client.close()
 

@@ -16,14 +16,6 @@ from robot.policies import load_policy
 from tests.robot.server_fixtures import running_server, wait_healthy
 
 
-def random_obs(policy, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        k: rng.integers(0, 256, s, dtype=np.uint8) if d == "uint8" else rng.normal(size=s).astype(np.float32)
-        for k, (s, d) in policy.config.input_spec().items()
-    }
-
-
 @pytest.fixture(scope="module")
 def tiny():
     import torch
@@ -32,9 +24,9 @@ def tiny():
     return load_policy("tiny")
 
 
-def test_batched_episodes_match_each_episode_served_alone(tiny):
+def test_batched_episodes_match_each_episode_served_alone(tiny, make_obs):
     steps = 3
-    episodes = {name: [random_obs(tiny, seed=10 * i + t) for t in range(steps)] for i, name in enumerate("ab")}
+    episodes = {name: [make_obs(tiny, seed=10 * i + t) for t in range(steps)] for i, name in enumerate("ab")}
     reference = {}
     for name, seq in episodes.items():
         tiny.reset()
@@ -66,17 +58,17 @@ def test_batched_episodes_match_each_episode_served_alone(tiny):
             c.close()
 
 
-def test_tiny_metadata_names_inputs_and_refuses_a_wrong_image(tiny):
+def test_tiny_metadata_names_inputs_and_refuses_a_wrong_image(tiny, make_obs):
     with running_server(tiny) as (_, port), PolicyClient(port=port) as client:
         assert client.metadata["inputs"]["rgb"] == {"shape": [64, 64, 3], "dtype": "uint8"}
         assert client.metadata["outputs"]["actions"]["dtype"] == "int64"
-        obs = random_obs(tiny, 0)
+        obs = make_obs(tiny, 0)
         with pytest.raises(RuntimeError, match="'rgb'"):
             client.infer({**obs, "rgb": np.zeros((32, 32, 3), np.uint8)})
         assert 0 <= int(client.infer(obs)["actions"][0]) < 4
 
 
-def test_serve_policy_command_serves_tiny_until_stopped(tmp_path):
+def test_serve_policy_command_serves_tiny_until_stopped(tiny, make_obs):
     env = {**os.environ, "VIDMEM_API_KEY": "from-env", "HF_HUB_OFFLINE": "1"}
     cmd = [
         sys.executable,
@@ -101,7 +93,7 @@ def test_serve_policy_command_serves_tiny_until_stopped(tmp_path):
             PolicyClient(port=port, retries=0)
         with PolicyClient(port=port, api_key="from-env") as client:
             assert client.metadata["policy"] == "tiny"
-            assert client.infer(random_obs(load_policy("tiny"), 1))["actions"].shape == (1,)
+            assert client.infer(make_obs(tiny, 1))["actions"].shape == (1,)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
