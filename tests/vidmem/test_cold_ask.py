@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import pytest
 
 from eval.bench_ask import cold_ask
 from vidmem.ingest import IngestConfig, index_video
@@ -39,3 +40,8 @@ def test_text_and_image_asks_answer_without_torch(sample_video, tmp_path, monkey
     assert not TORCH_STACK & set(image["modules"]), image["modules"]
     first = image["answer"]["evidence"][0]
     assert scene.t_start - 1.0 <= first["t_start"] <= scene.t_end
+
+
+def test_cold_ask_reports_the_cli_error(tmp_path):
+    with pytest.raises(RuntimeError, match="is not a vidmem store"):
+        cold_ask(tmp_path, "anything")
