@@ -38,7 +38,7 @@ from websockets.http11 import Request, Response
 
 from robot.client.wire import WireError, packb, unpackb
 from robot.serving.batcher import Batcher
-from robot.serving.episodes import Episode, EpisodeRegistry
+from robot.serving.episodes import Episode, EpisodeLimitError, EpisodeRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class ServerConfig:
         max_batch: most requests per forward pass (1 = one at a time, as openpi serves).
         max_wait_ms: how long a batch waits for more requests after its first one.
         idle_timeout_s: an episode unused this long is evicted (its memory freed).
+        max_episodes: most live episodes; a new one beyond it evicts the least recently used idle one.
         max_message_bytes: largest accepted frame; larger ones close the connection (code 1009).
         adaptive_wait: a batch stops waiting once every episode active in the last second is in it.
     """
@@ -67,6 +68,7 @@ class ServerConfig:
     max_batch: int = 32
     max_wait_ms: float = 2.0
     idle_timeout_s: float = 300.0
+    max_episodes: int = 10_000
     max_message_bytes: int = 16 * 1024 * 1024
     adaptive_wait: bool = True
 
@@ -79,6 +81,8 @@ class ServerConfig:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
         if self.idle_timeout_s <= 0:
             raise ValueError(f"idle_timeout_s must be > 0, got {self.idle_timeout_s}")
+        if self.max_episodes < 1:
+            raise ValueError(f"max_episodes must be >= 1, got {self.max_episodes}")
         if self.max_message_bytes < 1024:
             raise ValueError(f"max_message_bytes must be >= 1024, got {self.max_message_bytes}")
         if self.api_key is not None and not self.api_key.strip():
@@ -100,7 +104,7 @@ class PolicyServer:
 
     def __init__(self, policy: Any, config: ServerConfig, clock: Callable[[], float] = time.monotonic):
         self.policy, self.config = policy, config
-        self.episodes = EpisodeRegistry(policy.new_state, config.idle_timeout_s, clock)
+        self.episodes = EpisodeRegistry(policy.new_state, config.idle_timeout_s, config.max_episodes, clock)
         self.batcher = Batcher(policy, config.max_batch, config.max_wait_ms, config.adaptive_wait)
         self.counters = {"connections": 0, "requests": 0, "errors": 0, "refused": 0, "vanished": 0}
         self._metadata = packb(self._metadata_map())
@@ -243,7 +247,10 @@ class PolicyServer:
         episode_id, reset, request_id = _episode_fields(message)
         key = conn_key if episode_id is None else f"id:{episode_id}"
         obs = {k: v for k, v in message.items() if k not in RESERVED_KEYS}
-        episode = self.episodes.get(key)
+        try:
+            episode = self.episodes.get(key)
+        except EpisodeLimitError as exc:
+            raise RequestError(f"server busy: {exc}") from None
         async with episode.lock:
             if request_id is not None and request_id == episode.last_request_id and episode.last_reply:
                 return episode.last_reply  # a resend after a lost reply: do not step the memory twice

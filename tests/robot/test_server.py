@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from robot.client import PolicyClient, ServerError
+from robot.serving.episodes import EpisodeLimitError, EpisodeRegistry
 from tests.robot.server_fixtures import CountingPolicy, http_get, observation, running_server, stats, wait_until
 
 
@@ -85,6 +87,33 @@ def test_idle_episode_is_evicted_and_restarts_fresh():
         assert old.infer(observation())["actions"].tolist() == [1]
         old.close()
         busy.close()
+
+
+def test_beyond_max_episodes_the_least_recently_used_episode_goes():
+    with running_server(CountingPolicy(), max_episodes=2) as (server, port):
+        robots = {name: PolicyClient(port=port, episode_id=name) for name in ("a", "b", "c")}
+        robots["a"].infer(observation())
+        robots["b"].infer(observation())
+        robots["a"].infer(observation())  # a is now more recently used than b
+        robots["c"].infer(observation())  # evicts b
+        assert "id:a" in server.episodes and "id:c" in server.episodes and "id:b" not in server.episodes
+        assert server.episodes.evicted == 1
+        assert robots["a"].infer(observation())["actions"].tolist() == [3]
+        assert robots["b"].infer(observation())["actions"].tolist() == [1]  # b starts over (c goes)
+        for r in robots.values():
+            r.close()
+
+
+def test_a_busy_episode_is_never_evicted_for_a_new_one():
+    registry = EpisodeRegistry(CountingPolicy().new_state, idle_timeout_s=60, max_episodes=1)
+
+    async def while_busy():
+        async with registry.get("busy").lock:
+            with pytest.raises(EpisodeLimitError, match="all 1 live episodes are busy"):
+                registry.get("new")
+        return registry.get("new")
+
+    assert asyncio.run(while_busy()).key == "new" and "busy" not in registry
 
 
 def test_simultaneous_episodes_share_one_batch_each_with_its_own_answer():

@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=int, default=32, help="most requests per forward pass (1 = one at a time)")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch waits for more requests")
     p.add_argument("--idle-timeout", type=float, default=300.0, help="seconds before an idle episode is evicted")
+    p.add_argument("--max-episodes", type=int, default=10_000, help="most live episodes (least recently used go)")
     p.add_argument("--max-message-bytes", type=int, default=16 * 1024 * 1024, help="largest accepted frame")
     p.add_argument(
         "--no-adaptive-wait",
@@ -42,6 +43,7 @@ def _serve_policy(args: argparse.Namespace) -> dict[str, Any]:
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
         idle_timeout_s=args.idle_timeout,
+        max_episodes=args.max_episodes,
         max_message_bytes=args.max_message_bytes,
         adaptive_wait=not args.no_adaptive_wait,
     )
