@@ -51,10 +51,11 @@ def plot_episode(env: Any, trace: Any, path: str | Path) -> Path:
         f"{trace.agent} | {r.episode_id}\nsuccess {r.success:.0f}  SPL {r.spl:.2f}  goals {r.goals_reached}/{r.goals}",
         fontsize=8,
     )
-    ax.set_xlabel("x (m)", fontsize=7)
-    ax.set_ylabel("z (m)", fontsize=7)
+    ax.set_xlabel("x (m)", fontsize=7, labelpad=1)
+    ax.set_ylabel("z (m), -z up", fontsize=7)
     ax.tick_params(labelsize=6)
-    ax.legend(loc="lower right", fontsize=6, framealpha=0.7)
+    # Below the map, so it never hides an object.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=6, frameon=False)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
