@@ -8,6 +8,7 @@ the episode's memory twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -90,9 +91,10 @@ class PolicyClient:
 
     def close(self) -> None:
         """Closes the connection (the server keeps the episode until it goes idle)."""
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(OSError, WebSocketException):  # already broken: nothing to close cleanly
+                ws.close()
 
     def __enter__(self) -> PolicyClient:
         return self
@@ -114,7 +116,7 @@ class PolicyClient:
             except (ConnectionClosed, OSError, TimeoutError) as exc:
                 # The same request_id goes again: the server answers it from its cache if it ran.
                 logger.warning("policy server connection lost (%s); reconnecting", exc)
-                self._ws = None
+                self.close()
                 if attempt == self.retries:
                     raise ConnectionError(f"policy server at {self.uri} unreachable: {exc}") from None
         if isinstance(reply, str):

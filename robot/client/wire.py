@@ -11,6 +11,7 @@ is a read-only ``np.frombuffer`` view. Imports only numpy and msgpack.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgpack
@@ -91,7 +92,7 @@ def _decode(obj: dict) -> Any:
         dtype, shape, data = _dtype(_field(obj, "dtype")), _shape(_field(obj, "shape")), _field(obj, "data")
         if not isinstance(data, bytes):
             raise WireError("array data must be msgpack bytes")
-        want = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        want = math.prod(shape) * dtype.itemsize  # Python ints: a huge shape cannot overflow into a match
         if want != len(data):
             raise WireError(f"array of shape {list(shape)} and dtype {dtype.str} needs {want} bytes, got {len(data)}")
         return np.frombuffer(data, dtype=dtype).reshape(shape)

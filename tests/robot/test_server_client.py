@@ -70,3 +70,12 @@ def test_client_gives_up_with_a_clear_error_when_nothing_listens():
         port = s.getsockname()[1]
     with pytest.raises(ConnectionError, match="unreachable after 3 tries"):
         PolicyClient(port=port, retries=2, backoff_s=0.01)
+
+
+def test_wire_refuses_a_shape_whose_byte_count_overflows_int64():
+    import msgpack
+
+    # 2**64 bytes wraps to 0 in int64 arithmetic; it must not pass as matching empty data.
+    huge = {b"__ndarray__": True, b"data": b"", b"dtype": "|u1", b"shape": [2**32, 2**32]}
+    with pytest.raises(WireError, match="needs 18446744073709551616 bytes, got 0"):
+        unpackb(msgpack.packb({"x": huge}))
