@@ -16,6 +16,7 @@ import importlib
 import json
 import sys
 import warnings
+from typing import NoReturn
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -31,12 +32,23 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidmem", description="Memory for long video: index it, ask it.")
+    parser = _Parser(prog="vidmem", description="Memory for long video: index it, ask it.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the house's error form: one ``error:`` line (no usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = ""
+        if "unrecognized arguments: -" in message or "expected one argument" in message:
+            hint = "; a question starting with '-' goes last, after '--': vidmem ask [OPTIONS] STORE -- '-5?'"
+        command = self.prog.removeprefix("vidmem").strip()
+        self.exit(EXIT_ERROR, f"error: {command + ': ' if command else ''}{one_line(message)}{hint}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

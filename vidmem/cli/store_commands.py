@@ -78,6 +78,7 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _ask(args: argparse.Namespace) -> dict[str, Any]:
+    _check_ask_args(args)
     if Path(args.target).is_dir():  # a video target is indexed first, and indexing wants every core
         _one_thread_per_library()
     from vidmem.agent.agent import AgentConfig, RetrievalAgent
@@ -103,6 +104,7 @@ def _ask(args: argparse.Namespace) -> dict[str, Any]:
         config = AgentConfig(
             evidence=args.evidence, reasoner=args.reasoner, model=args.model, budget=args.budget, max_rounds=args.rounds
         )
+        _check_indexed(store)
         agent = RetrievalAgent(store, config)
         answer = agent.ask(args.question, image=image, choices=args.choice, window=window)
         if args.plot:
@@ -148,14 +150,44 @@ def _default_store(video: Path) -> Path:
 
 
 def _read_image(path: str):
-    import cv2
+    from vidmem.images import load_image
+
+    return load_image(path)  # the declared size is checked before decoding
+
+
+def _check_ask_args(args: argparse.Namespace) -> None:
+    """Refuses what would give a confident answer to nothing: no words, empty choices, an empty window."""
+    import math
 
     from vidmem.errors import QueryError
 
-    image = cv2.imread(path, cv2.IMREAD_COLOR) if Path(path).is_file() else None
-    if image is None:
-        raise QueryError(f"cannot read image {path} (missing or not an image)")
-    return image[:, :, ::-1].copy()
+    question = args.question
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError("the question is not valid UTF-8 text") from None
+    if question.strip() and not any(c.isalnum() for c in question):
+        raise QueryError(f"the question {question[:40]!r} has no words (letters or digits) to search for")
+    if not question.strip() and not args.image:
+        raise QueryError("the question is empty; ask in words, or pass --image to look for a picture")
+    for i, choice in enumerate(args.choice or [], 1):
+        if not choice.strip():
+            raise QueryError(f"--choice {i} is empty; every option needs words")
+    for name, value in (("--from", args.t_from), ("--to", args.t_to)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise QueryError(f"{name} must be a number of seconds >= 0, got {value}")
+    if args.t_from is not None and args.t_to is not None and args.t_from >= args.t_to:
+        raise QueryError(f"--from {args.t_from:g} must be before --to {args.t_to:g}")
+
+
+def _check_indexed(store) -> None:
+    """A store whose first ingest has not reached its first checkpoint has nothing to search yet."""
+    from vidmem.errors import QueryError
+
+    if store.count() == 0:
+        partial = any(s.status == "partial" for s in store.sources())
+        hint = " (an ingest is running or stopped before its first checkpoint; run it again to resume)"
+        raise QueryError(f"nothing is indexed yet in {store.root}{hint if partial else ''}")
 
 
 def _info(args: argparse.Namespace) -> dict[str, Any]:

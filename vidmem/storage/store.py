@@ -87,6 +87,8 @@ class MemoryStore:
 
     def _check_root(self, create: bool) -> bool:
         """True when a new store is to be made here (the directory is missing or empty)."""
+        if self.root.is_symlink() and not self.root.exists():
+            raise StoreError(f"{self.root} is a symbolic link that leads nowhere (a loop or a missing target)")
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"{self.root} is a file, not a store directory")
         if (self.root / DB_NAME).exists():

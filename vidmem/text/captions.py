@@ -48,6 +48,10 @@ def read_captions_json(path: str | Path, fps: float | None = None, *, duration: 
         data = json.loads(read_text_file(path))
     except json.JSONDecodeError as exc:
         raise TextInputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    except RecursionError:
+        raise TextInputError(f"{path}: JSON nested too deeply to be captions") from None
+    except ValueError as exc:  # e.g. a number of thousands of digits (Python's int-conversion limit)
+        raise TextInputError(f"{path}: not usable JSON (a number too long to read: {str(exc)[:60]})") from None
     if isinstance(data, dict):
         for key in _LIST_KEYS:
             if isinstance(data.get(key), list):
@@ -78,7 +82,10 @@ def _seconds(value: Any, where: str, name: str) -> float:
     if isinstance(value, bool):
         value = None
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise TextInputError(f"{where}: {name} time is too large ({str(value)[:20]}...)") from None
     if isinstance(value, str):
         parsed = parse_timestamp(value)
         if parsed is None:
@@ -121,7 +128,10 @@ def _frame_spans(data: dict[str, Any], fps: float | None, path: Path) -> list[Te
     for key, text in data.items():
         if not isinstance(text, str):
             raise TextInputError(f"{path} key {key!r}: text must be a string, got {type(text).__name__}")
-        first, last = (int(n) for n in _FRAME_KEY.findall(key)[0])
-        origin = f"{path.name} key {key!r}"
-        spans.append(TextSpan(first / fps, last / fps, clean_text(text), "caption", origin))
+        origin = f"{path.name} key {key[:40]!r}"
+        try:
+            first, last = (int(n) for n in _FRAME_KEY.findall(key)[0])
+            spans.append(TextSpan(first / fps, last / fps, clean_text(text), "caption", origin))
+        except (OverflowError, ValueError):  # thousands of digits: past a float, or Python's int limit
+            raise TextInputError(f"{path} key {key[:40]!r}: frame number too large") from None
     return spans

@@ -19,7 +19,9 @@ from vidmem.errors import TextInputError, TextWarning
 from vidmem.text.encoding import read_text_file
 from vidmem.text.spans import TextSpan, clean_text, validate_spans
 
-_TIMESTAMP = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")
+# Hours up to six digits (over 100 years): longer runs of digits are not a time, and would reach
+# Python's limit on converting digits to an integer.
+_TIMESTAMP = re.compile(r"^(?:(\d{1,6}):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")
 # A line that looks like a timing line whose arrow is missing or mangled.
 _TIMING_LIKE = re.compile(r"\d+:\d+.*\d+:\d+")
 _SRT_SHAPE = "HH:MM:SS,mmm --> HH:MM:SS,mmm"
@@ -111,7 +113,7 @@ def _parse_timing(line: str, path: Path, lineno: int, shape: str) -> tuple[float
     for token in tokens:
         value = parse_timestamp(token)
         if value is None:
-            raise TextInputError(f"{path}:{lineno}: bad timestamp {token!r} (expected '{shape}')")
+            raise TextInputError(f"{path}:{lineno}: bad timestamp {_clip(token)!r} (expected '{shape}')")
         times.append(value)
     return times[0], times[1]
 
@@ -135,7 +137,7 @@ def _parse_srt(lines: list[str], path: Path) -> list[_Cue]:
         elif line.isdigit() and "-->" in following:
             pass  # the cue number
         elif after_blank and line.isdigit() and _TIMING_LIKE.search(following):
-            raise TextInputError(f"{path}:{i + 2}: bad timing line {following!r} (expected '{_SRT_SHAPE}')")
+            raise TextInputError(f"{path}:{i + 2}: bad timing line {_clip(following)!r} (expected '{_SRT_SHAPE}')")
         elif not cues:
             raise TextInputError(f"{path}:{i + 1}: expected a cue number or a timing line, got {line[:40]!r}")
         else:
@@ -196,5 +198,10 @@ def _parse_vtt_block(block: list[str], first: int, path: Path) -> list[_Cue]:
 def _check_vtt_orphan(line: str, path: Path, lineno: int) -> None:
     """A block that does not start with a cue: a mangled timing line is an error, text is skipped."""
     if _TIMING_LIKE.search(line):
-        raise TextInputError(f"{path}:{lineno}: bad timing line {line!r} (expected '{_VTT_SHAPE}')")
+        raise TextInputError(f"{path}:{lineno}: bad timing line {_clip(line)!r} (expected '{_VTT_SHAPE}')")
     warnings.warn(f"{path}:{lineno}: skipped a block with no timing line", TextWarning, stacklevel=5)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """A quoted piece of a bad line, short enough for a one-line error."""
+    return text if len(text) <= limit else text[:limit] + "..."
