@@ -192,7 +192,7 @@ def calibrate(rows: list[dict]) -> dict[str, Any]:
 
     text_rows = [r for r in rows if r["channel"] != "image"]
     grid = []
-    for cos, low, cov in itertools.product((0.45, 0.5, 0.55), (0.25, 0.3, 0.35), (0.5, 0.6, 0.67)):
+    for cos, low, cov in itertools.product((0.45, 0.5, 0.55), (0.25, 0.3, 0.35), (0.6,)):
         support = replace(SupportConfig(), text_cosine=cos, text_cosine_with_words=low, text_coverage=cov)
         overall = figures(run_questions(text_rows, AgentConfig(support=support)))["overall"]
         error = overall["false_answer_rate"] + overall["abstention_rate"]

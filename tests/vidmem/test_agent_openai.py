@@ -114,7 +114,8 @@ def test_model_picks_a_round_stops_and_phrases_the_answer(server, spoken_store):
     assert model_round["window"] == window and model_round["query"] == scene.caption
     assert json.loads(model_round["raw"])["action"] == "search"
     assert all(scene.t_start - 1e-6 <= h["t"][0] and h["t"][1] <= scene.t_end + 1e-6 for h in model_round["hits"])
-    assert next(r for r in answer.trace if r["round"] == "stop")["decision"] == "enough"
+    stop = next(r for r in answer.trace if r["round"] == "stop")
+    assert stop["decision"] == "enough" and stop["by"] == "model" and "the caption matches" in stop["raw"]
     assert answer.found and answer.text == f"It is said at {scene.t_start:.0f} s: {scene.caption}"
     assert next(r for r in answer.trace if r["round"] == "answer")["by"] == "openai"
     first = server.requests[0]

@@ -151,7 +151,7 @@ class RetrievalAgent:
         for _ in range(self.config.max_rounds):
             step, raw, by = self._next_step(question, state, support)
             if isinstance(step, str):
-                return self._stop(state, step, support)
+                return self._stop(state, step, support, by, raw)
             found = self._search(step)
             if rounds.is_coarse_source(step.source):
                 state.chunks, new = rounds.merge_hits(state.chunks, found)
@@ -189,8 +189,11 @@ class RetrievalAgent:
             | {"semantic"}
         )
 
-    def _stop(self, state: rounds.RoundState, why: str, support: Support) -> Support:
-        state.records.append({"round": "stop", "decision": why, "support": support.to_json()})
+    def _stop(self, state: rounds.RoundState, why: str, support: Support, by="embedded", raw=None) -> Support:
+        entry = {"round": "stop", "decision": why, "by": by, "support": support.to_json()}
+        if raw is not None:
+            entry["raw"] = raw
+        state.records.append(entry)
         return support
 
     def _image(self, state: rounds.RoundState):
