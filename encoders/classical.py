@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from encoders.base import ENCODERS, l2_normalize
+from encoders.borders import content_box
 
 _DESCRIPTOR_VERSION = 1
 _CHUNK = 8  # frames described together
@@ -36,6 +37,8 @@ class ClassicalConfig:
         grid: edge-histogram grid (columns, rows).
         thumb: grayscale thumbnail size (width, height).
         block_weights: weights of the blocks (colour, edges, thumbnail).
+        crop_borders: describe only what lies inside black bars (letterbox, pillarbox), so a
+            frame with bars and the same picture without them get the same vector.
     """
 
     name: str = "classical"
@@ -45,6 +48,7 @@ class ClassicalConfig:
     grid: tuple[int, int] = (3, 3)
     thumb: tuple[int, int] = (16, 12)
     block_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    crop_borders: bool = True
 
     def __post_init__(self) -> None:
         # YAML gives lists; keep the config hashable and comparable.
@@ -93,7 +97,7 @@ class ClassicalEncoder:
         self.version = (
             f"classical-v{_DESCRIPTOR_VERSION}:w{c.width}:hsv{'x'.join(map(str, c.color_bins))}"
             f":grid{c.grid[0]}x{c.grid[1]}o{c.orientation_bins}:thumb{c.thumb[0]}x{c.thumb[1]}:wt{weights}"
-        )
+        ) + (":nobars" if c.crop_borders else "")
 
     def encode_images(self, images: np.ndarray) -> np.ndarray:
         """Describes a batch of frames.
@@ -116,6 +120,20 @@ class ClassicalEncoder:
     def _describe(self, images: np.ndarray) -> np.ndarray:
         """``uint8 [n,H,W,3]`` -> ``float32 [n,D]`` unit rows."""
         small = self._shrink(images)
+        if self.config.crop_borders:
+            _, h, w, _ = small.shape
+            boxes = [content_box(frame) for frame in small]
+            if any(box != (0, h, 0, w) for box in boxes):  # frames with bars are described one by one
+                return np.concatenate(
+                    [
+                        self._describe_small(np.ascontiguousarray(f[None, y0:y1, x0:x1]))
+                        for f, (y0, y1, x0, x1) in zip(small, boxes, strict=True)
+                    ]
+                )
+        return self._describe_small(small)
+
+    def _describe_small(self, small: np.ndarray) -> np.ndarray:
+        """``uint8 [n,h,w,3]`` already shrunk -> ``float32 [n,D]`` unit rows."""
         blocks = (self._color_block(small), self._edge_block(small), self._thumb_block(small))
         weighted = [w * l2_normalize(b) for w, b in zip(self.config.block_weights, blocks, strict=True)]
         return l2_normalize(np.concatenate(weighted, axis=1))

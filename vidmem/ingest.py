@@ -52,6 +52,8 @@ class IngestConfig:
         embedded_subtitles: read subtitle streams inside the container.
         max_side: frames are downscaled so their longer side is at most this (pixels).
         backend: ``auto``, ``decord`` or ``pyav``.
+        keypoints: keep ORB keypoints of one frame per clip, so image queries survive crops and
+            borders (about 6 MB per video-hour; ``vidmem.agent.image_search``).
     """
 
     fps: float = 1.0
@@ -71,6 +73,7 @@ class IngestConfig:
     embedded_subtitles: bool = True
     max_side: int = 640
     backend: str = "auto"
+    keypoints: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= 60:
@@ -89,6 +92,7 @@ class IngestConfig:
             "fps": self.fps, "clip_seconds": self.clip_seconds, "encoder": encoder_id,
             "episodic": asdict(self.episodic), "visual": asdict(self.visual), "semantic": asdict(self.semantic),
             "commit_every": self.commit_every, "ocr": self.ocr, "speech": self.speech, "max_side": self.max_side,
+            "keypoints": self.keypoints,
         }  # fmt: skip
 
 
@@ -170,6 +174,7 @@ def index_video(
             writer.load_state(src.state)
             start_clip = src.next_clip
         run = _Run(store, source_id, writer, config, _TextVectors(store, config.text_encoder))
+        run.keypoints = _keypoint_writer(config)
         total = max(1, int(np.ceil(info.duration / config.clip_seconds))) if info.duration else None
         clips = _clips(path, config, info.duration, start_clip)
         next_clip = run.consume(clips, encoder, start_clip, total, progress)
@@ -191,6 +196,8 @@ def _clips(path: Path, config: IngestConfig, duration: float | None, start_clip:
 class _Run:
     """One ingest's loop: batches of clips in, checkpoints out."""
 
+    keypoints = None  # a KeypointWriter when the ingest keeps local features
+
     def __init__(self, store: MemoryStore, source_id: int, writer: MemoryWriter, config: IngestConfig, text) -> None:
         self.store, self.source_id, self.writer, self.config, self.text = (
             store,
@@ -211,6 +218,8 @@ class _Run:
                 bounds = np.cumsum([0] + [len(c.frames) for c in group])
                 per_clip = [vecs[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
                 batch = self.writer.add_clips(group, per_clip)
+                if self.keypoints is not None:
+                    self.keypoints.add(group)
                 next_clip = group[-1].index + 1
                 self._commit(batch, next_clip, "partial")
                 bar.update(len(group))
@@ -236,6 +245,8 @@ class _Run:
             slack = 0 if status == "complete" else max(1, budget // 10)
             if self.store.count("episodic", "clip", self.source_id) > budget + slack:
                 self._consolidate()
+            if self.keypoints is not None:
+                self.keypoints.flush(self.store.db, self.source_id)
             self.store.save_progress(self.source_id, next_clip, self.writer.state(), status)
 
     def _consolidate(self) -> None:
@@ -348,6 +359,10 @@ def store_encoder(store: MemoryStore, spec: str):
     encoder = build_encoder(recorded["spec"] if recorded else spec)
     if recorded is None:
         store.set_meta("encoder", {"spec": spec, "name": encoder.name, "version": encoder.version, "dim": encoder.dim})
+    elif recorded.get("version") != encoder.version and getattr(encoder.config, "crop_borders", False):
+        # a classical store written before border removal: keep describing frames as it did
+        older = build_encoder(recorded["spec"], crop_borders=False)
+        encoder = older if older.version == recorded.get("version") else encoder
     return encoder
 
 
@@ -417,6 +432,15 @@ def with_speech(
     speech = transcribe_video(path, state=state, save=save, progress=progress)
     subtitles = [s for s in spans if s.kind == "subtitle"]
     return sorted(spans + drop_covered(speech, subtitles), key=lambda s: (s.t_start, s.t_end))
+
+
+def _keypoint_writer(config: IngestConfig):
+    if not config.keypoints:
+        return None
+    from encoders.local_features import LocalFeatures
+    from vidmem.memory.keypoints import KeypointWriter
+
+    return KeypointWriter(LocalFeatures())
 
 
 def _ocr_reader(config: IngestConfig):

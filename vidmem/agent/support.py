@@ -137,6 +137,10 @@ def _text_support(reader, subject, hits, config, extra_texts) -> Support | None:
 
 
 def _image_support(reader, hits, config) -> Support | None:
+    verified = [h for h in hits if h.via == "geometric"]
+    if verified:  # local features agree on one placement: the picture is there, whatever its cosine
+        best = max(verified, key=lambda h: h.score)
+        return Support(True, min(1.0, best.score - 0.5), "image", best, {"geometric_score": round(best.score, 3)})
     visual = [h for h in hits if h.via == "image" and h.cosine is not None]
     if not visual:
         return None

@@ -56,6 +56,21 @@ CREATE TRIGGER IF NOT EXISTS entries_au AFTER UPDATE OF text ON entries BEGIN
 END;
 """
 
+LOCAL_FEATURES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS local_features (
+    source_id INTEGER NOT NULL,
+    t REAL NOT NULL,
+    points BLOB NOT NULL,
+    descriptors BLOB NOT NULL,
+    PRIMARY KEY (source_id, t)
+);
+CREATE TRIGGER IF NOT EXISTS local_features_ad AFTER DELETE ON sources BEGIN
+    DELETE FROM local_features WHERE source_id = old.id;
+END;
+"""
+"""ORB keypoints of one frame per clip (``vidmem.storage.local_features``); older stores get the table on ingest."""
+SCHEMA += LOCAL_FEATURES_SCHEMA
+
 
 def vector_to_blob(vector: np.ndarray | None) -> bytes | None:
     """``float [D]`` -> float16 bytes (None stays None)."""

@@ -1,0 +1,149 @@
+"""Local features for image search that survives crops: ORB keypoints, verified by a RANSAC similarity.
+
+A global descriptor sees the whole frame, so a crop, a window border or a logo moves it. Local
+features see corners; a query that shows part of a stored frame shares many of them, and a
+geometric check (one similarity transform mapping query corners onto the stored frame) tells a
+true match from a look-alike. Crops, rescaling, bars and screenshots are all similarities.
+
+Both sides are prepared alike: dark borders cut off (``encoders.borders``), the picture scaled to
+``width`` pixels wide, then ORB. Keypoints spread over a grid so a crop keeps a share of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from encoders.borders import crop_borders
+
+DESCRIPTOR_BYTES = 32
+
+
+@dataclass(frozen=True)
+class LocalFeatureConfig:
+    """Attributes:
+    width: pictures are scaled to this width (border removed, aspect kept) before detection.
+    stored: keypoints kept per stored frame (bytes: about 36 each).
+    query: keypoints detected on a query image.
+    grid: keypoints are spread over this many cells per side (strongest per cell first).
+    ratio: Lowe's ratio test for a match (best distance < ratio * second best).
+    max_distance: Hamming distance above which a match is ignored (of 256 bits).
+    ransac_px: RANSAC reprojection threshold, pixels at ``width``.
+    min_inliers: inliers for a geometric match to count as found.
+    """
+
+    width: int = 320
+    stored: int = 96
+    query: int = 400
+    grid: int = 4
+    ratio: float = 0.85
+    max_distance: int = 80
+    ransac_px: float = 4.0
+    min_inliers: int = 10
+
+    def __post_init__(self) -> None:
+        if not 64 <= self.width <= 2048:
+            raise ValueError(f"width must be in [64, 2048], got {self.width}")
+        if not 8 <= self.stored <= 2000 or not 8 <= self.query <= 5000:
+            raise ValueError("stored and query must be in [8, 2000] and [8, 5000]")
+        if not 1 <= self.grid <= 16 or not 0 < self.ratio <= 1 or not 0 < self.max_distance <= 256:
+            raise ValueError("grid must be 1..16, ratio in (0, 1], max_distance in (0, 256]")
+        if self.ransac_px <= 0 or self.min_inliers < 4:
+            raise ValueError("ransac_px must be > 0 and min_inliers >= 4")
+
+
+class LocalFeatures:
+    """ORB keypoints of pictures and the geometric check between two sets of them."""
+
+    def __init__(self, config: LocalFeatureConfig | None = None) -> None:
+        import cv2
+
+        self.config = config or LocalFeatureConfig()
+        # A low FAST threshold keeps corners on blurred and low-contrast pictures; the grid spreads them.
+        self._orb = cv2.ORB_create(nfeatures=4 * self.config.query, fastThreshold=10, edgeThreshold=15, patchSize=15)
+        self.version = f"orb-v1:w{self.config.width}:n{self.config.stored}:g{self.config.grid}"
+
+    def describe(self, image: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints of one picture.
+
+        Args:
+            image: ``uint8 [H,W,3]`` RGB.
+            n: keypoints kept (default ``config.stored``).
+
+        Returns:
+            ``float32 [N,2]`` (x, y) at ``config.width`` wide, and ``uint8 [N,32]`` ORB descriptors (N <= n).
+        """
+        import cv2
+
+        n = n or self.config.stored
+        picture = crop_borders(image)
+        h, w = picture.shape[:2]
+        height = max(16, round(h * self.config.width / w))
+        gray = cv2.cvtColor(np.ascontiguousarray(picture), cv2.COLOR_RGB2GRAY)
+        gray = cv2.resize(gray, (self.config.width, height), interpolation=cv2.INTER_AREA)
+        keypoints, descriptors = self._orb.detectAndCompute(gray, None)
+        if descriptors is None or not keypoints:
+            return np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+        points = np.array([k.pt for k in keypoints], np.float32)
+        keep = _spread(points, np.array([k.response for k in keypoints]), n, self.config.grid, gray.shape)
+        return points[keep], descriptors[keep]
+
+    def match(
+        self, query: tuple[np.ndarray, np.ndarray], stored: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One-to-one ratio-test matches: ``int [M]`` query rows and ``int [M]`` stored rows.
+
+        Each stored keypoint keeps only its best query match, so a few stored corners cannot
+        collect many query points (which a degenerate transform would then call inliers).
+        """
+        (_, qd), (_, sd) = query, stored
+        if len(qd) < 2 or len(sd) < 2:
+            return np.zeros(0, int), np.zeros(0, int)
+        import cv2
+
+        dist, nearest = cv2.batchDistance(qd, sd, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)  # [Q,2] each
+        best = nearest[:, 0]
+        good = (dist[:, 0] < self.config.ratio * dist[:, 1]) & (dist[:, 0] <= self.config.max_distance)
+        two = dist
+        q = np.flatnonzero(good)
+        s = best[q]
+        order = np.lexsort((two[q, 0], s))  # by stored row, nearest first
+        first = np.ones(len(order), bool)
+        first[1:] = s[order][1:] != s[order][:-1]
+        keep = order[first]
+        return q[keep], s[keep]
+
+    def inliers(self, query: tuple[np.ndarray, np.ndarray], stored: tuple[np.ndarray, np.ndarray]) -> int:
+        """Matches consistent with one plausible similarity (scale 0.4-2.5, turn < 20 deg) from query to stored."""
+        import cv2
+
+        q, s = self.match(query, stored)
+        if len(q) < 4:
+            return 0
+        model, mask = cv2.estimateAffinePartial2D(
+            query[0][q], stored[0][s], method=cv2.RANSAC, ransacReprojThreshold=self.config.ransac_px,
+            maxIters=200, confidence=0.99,
+        )  # fmt: skip
+        if model is None or mask is None:
+            return 0
+        scale = float(np.hypot(model[0, 0], model[1, 0]))
+        turn = abs(float(np.degrees(np.arctan2(model[1, 0], model[0, 0]))))
+        if not 0.4 <= scale <= 2.5 or turn > 20:
+            return 0
+        return int(mask.sum())
+
+
+def _spread(points: np.ndarray, response: np.ndarray, n: int, grid: int, shape: tuple[int, int]) -> np.ndarray:
+    """Indices of up to ``n`` keypoints, taking the strongest of each grid cell in turn."""
+    h, w = shape
+    cell = np.minimum((points[:, 1] * grid / h).astype(int), grid - 1) * grid + np.minimum(
+        (points[:, 0] * grid / w).astype(int), grid - 1
+    )
+    order = np.lexsort((-response, cell))  # by cell, strongest first inside a cell
+    rank = np.empty(len(order), int)
+    starts = np.searchsorted(cell[order], np.arange(grid * grid))
+    rank[order] = np.arange(len(order)) - starts[cell[order]]
+    # Round-robin over cells (rank 0 of every cell, then rank 1, ...); ties broken by strength.
+    chosen = np.lexsort((-response, rank))[:n]
+    return np.sort(chosen)
