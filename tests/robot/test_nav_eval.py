@@ -114,3 +114,24 @@ def test_a_crash_mid_episode_names_the_episode_and_step():
             run_episode(env, Flaky(), seed=7)
     finally:
         env.close()
+
+
+def test_memory_agents_come_from_the_checkpoint_cache(capsys, tmp_path, monkeypatch):
+    """A cached checkpoint is used as is (no training); one of another architecture is refused."""
+    from robot.policies import build_policy
+    from robot.policies.train import cached_checkpoint, config_for_env
+
+    monkeypatch.setenv("VIDMEM_HOME", str(tmp_path))
+    env = make_env("tmaze", depth=False)
+    try:
+        nomemory = build_policy(config_for_env("nomemory", env))
+        wrong = build_policy(config_for_env("bank", env))
+    finally:
+        env.close()
+    nomemory.save(cached_checkpoint("tmaze", "nomemory"))
+    code, out, _ = nav_eval(capsys, "--env", "tmaze", "--agent", "nomemory", "--episodes", "1", "--json")
+    assert code == 0 and json.loads(out)["agents"]["nomemory"]["episodes"] == 1
+    wrong.save(cached_checkpoint("tmaze", "spatial"))  # a bank network filed under "spatial"
+    code, _, err = nav_eval(capsys, "--env", "tmaze", "--agent", "spatial", "--episodes", "1")
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert "another architecture" in err and "memory='bank'" in err
