@@ -17,7 +17,7 @@ from vidmem.agent.intent import split_anchor
 from vidmem.storage.store import MemoryStore
 
 REPO = Path(__file__).resolve().parents[2]
-ROUND_KEYS = {"round", "source", "scale", "window", "query", "hits", "new", "by", "support"}
+ROUND_KEYS = {"round", "source", "scale", "window", "query", "hits", "new", "by", "support", "decision"}
 
 
 def _ask(store, question, config=None, **kwargs):
@@ -31,7 +31,7 @@ def test_supported_question_stops_after_the_first_round_with_its_reason(spoken_s
     searches = [r for r in answer.trace if "query" in r and "hits" in r and "new" in r]
     assert searches[0].keys() >= ROUND_KEYS
     assert searches[0]["source"] == "text" and searches[0]["by"] == "embedded"
-    assert searches[0]["support"]["found"] is True
+    assert searches[0]["support"]["found"] is True and searches[0]["decision"] == "enough"
     stop = next(r for r in answer.trace if r["round"] == "stop")
     assert stop["decision"] == "enough"
     assert len(searches) == 1
@@ -49,6 +49,8 @@ def test_unsupported_question_refines_coarse_to_fine_then_stops(spoken_store):  
     assert any(h["t"] == refine["window"] for h in coarse["hits"]), "refinement searches inside a coarse window"
     stop = next(r for r in answer.trace if r["round"] == "stop")
     assert stop["decision"] in ("nothing new", "exhausted", "round budget")
+    decisions = [r["decision"] for r in answer.trace if "new" in r]
+    assert decisions[0].startswith("coarse episodic@") and decisions[-1] == stop["decision"]
 
 
 def test_round_budget_stops_the_search(spoken_store):  # noqa: F811

@@ -148,8 +148,11 @@ class RetrievalAgent:
     def _search_rounds(self, question: str, intent: Intent, state: rounds.RoundState) -> Support:
         subject = subject_words(state.subject) if state.subject else ""
         support = Support(False, 0.0, "none")
+        last: dict = {}
         for _ in range(self.config.max_rounds):
             step, raw, by = self._next_step(question, state, support)
+            if last:  # each round's record carries the decision taken after it
+                last["decision"] = step if isinstance(step, str) else f"{step.purpose} {step.source}"
             if isinstance(step, str):
                 return self._stop(state, step, support, by, raw)
             found = self._search(step)
@@ -163,6 +166,9 @@ class RetrievalAgent:
             entry = rounds.record(step, found, new, by, raw)
             entry["support"] = support.to_json()
             state.records.append(entry)
+            last = entry
+        if last:
+            last["decision"] = "round budget"
         return self._stop(state, "round budget", support)
 
     def _next_step(self, question, state, support) -> tuple[rounds.Step | str, str | None, str]:
