@@ -4,7 +4,8 @@ A cold ask is a new process that loads what it needs and answers one question, a
 ``vidmem ask STORE "..."`` gets it. Goals (issue 6): a text question on an indexed store answers in
 <= 1 s wall and <= 400 MB RSS. Each figure is the median of ``repeats`` runs after one untimed
 run (which compiles bytecode and fills the page cache); CPU seconds are printed beside wall
-seconds because wall time on a shared machine mostly measures the neighbours.
+seconds because wall time on a shared machine mostly measures the neighbours; the wall and CPU
+time of a bare ``python -c "import numpy"`` in the same run show how busy the cores were.
 
 ``--before DIR`` times another checkout of vidmem (e.g. ``git archive`` of an older commit) in the
 same run, interleaved with this one, so the before/after ratio is measured under the same load.
@@ -54,18 +55,10 @@ def cold_ask(
     """
     argv = ["ask", str(store), question, "--json"] + (["--image", str(image)] if image else [])
     full_env = {**os.environ, "PYTHONPATH": str(code), **(env or {})}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", _PROBE, *argv], cwd=code, env=full_env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak RSS and CPU time
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
+    rc, wall, usage, stdout, stderr = _timed([sys.executable, "-c", _PROBE, *argv], code, full_env)
     probe = [line for line in stderr.splitlines() if line.startswith("vidmem-probe ")]
-    if proc.returncode != 0 or not probe:
-        raise RuntimeError(f"vidmem ask failed ({proc.returncode}): {stderr.strip()[-800:]}")
+    if rc != 0 or not probe:
+        raise RuntimeError(f"vidmem ask failed ({rc}): {stderr.strip()[-800:]}")
     return {
         "wall_s": round(wall, 3),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
@@ -73,6 +66,25 @@ def cold_ask(
         "modules": json.loads(probe[-1].split(" ", 1)[1])["modules"],
         "answer": json.loads(stdout.strip().splitlines()[-1]),
     }
+
+
+def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[int, float, Any, str, str]:
+    """Runs ``cmd``; returns (exit code, wall seconds, its own rusage, stdout, stderr)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak RSS and CPU time
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, wall, usage, out.read().decode(), err.read().decode()
+
+
+def python_floor() -> dict[str, float]:
+    """Wall and CPU seconds of ``python -c "import numpy"``: what any cold ask pays, and how busy the CPU is."""
+    _, wall, usage, _, _ = _timed([sys.executable, "-c", "import numpy"], REPO_ROOT, dict(os.environ))
+    return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
 
 
 def build_store(work: Path, generate: Callable[..., Any], code: Path = REPO_ROOT) -> tuple[Path, Path]:
@@ -118,7 +130,9 @@ def run(
     stores = {name: build_store(work, generate, code) for name, code in trees.items()}
     kinds = {"text": (question, None), "image": ("", "image")}
     runs: dict[str, dict[str, list]] = {name: {kind: [] for kind in kinds} for name in trees}
+    floor = []
     for i in range(repeats + 1):  # run 0 is the untimed warm-up
+        floor.append(python_floor())
         for kind, (q, wants_image) in kinds.items():
             for name, code in trees.items():
                 store, image = stores[name]
@@ -127,6 +141,10 @@ def run(
                     runs[name][kind].append(result)
     result: dict[str, Any] = {name: {kind: _summary(r) for kind, r in per.items()} for name, per in runs.items()}
     result["goals"] = GOALS
+    # wall / CPU of a bare `import numpy` in the same minutes: ~1 on an idle machine, 4-5 when the cores are shared
+    result["python_numpy_floor"] = {
+        f: round(statistics.median(r[f] for r in floor[1:]), 3) for f in ("wall_s", "cpu_s")
+    }
     if before:
         result["ratio_before_over_after"] = {
             kind: {
@@ -158,5 +176,9 @@ def run_cli(args, generate: Callable[..., Any]) -> dict[str, Any]:
             for kind, fig in result.get(name, {}).items():
                 print(f"{name:<7} {kind:<6} wall {fig['wall_s']:.2f} s  cpu {fig['cpu_s']:.2f} s  "
                       f"rss {fig['rss_mb']:.0f} MB  loads {','.join(fig['modules']) or '-'}")  # fmt: skip
+        floor = result["python_numpy_floor"]
+        print(
+            f"floor   python -c 'import numpy': wall {floor['wall_s']:.2f} s  cpu {floor['cpu_s']:.2f} s (contention)"
+        )
         print(f"goals   text wall <= {GOALS['text_wall_s']} s, rss <= {GOALS['text_rss_mb']:.0f} MB")
     return result
