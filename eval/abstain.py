@@ -32,7 +32,7 @@ SLACK = 1.0
 
 def build_questions(data: dict, videos_dir: Path, work: Path, make_video) -> list[dict]:
     """Indexes the videos (stores cached under ``work``) and returns every question as a dict."""
-    from vidmem.ingest import IngestConfig, index_video
+    from vidmem.ingest import IngestConfig
 
     rows = []
     for item in data["videos"]:
@@ -41,7 +41,7 @@ def build_questions(data: dict, videos_dir: Path, work: Path, make_video) -> lis
             print(f"warning: {video} is missing; its questions are left out")
             continue
         store = work / Path(item["video"]).stem
-        index_video(video, store, IngestConfig(captions=str(videos_dir / item["captions"]), ocr=False))
+        index_cached(video, store, IngestConfig(captions=str(videos_dir / item["captions"]), ocr=False))
         for q in item["answerable"]:
             rows.append({"store": store, "video": item["video"], "channel": item["channel"], "answerable": True, **q})
         for q in item["unanswerable"]:
@@ -53,7 +53,7 @@ def build_questions(data: dict, videos_dir: Path, work: Path, make_video) -> lis
 def _generated(spec: dict, work: Path, make_video) -> list[dict]:
     from demos.sample_video import SIGNS_AND_CAPTIONS, render_frame
     from demos.subtitles import write_srt
-    from vidmem.ingest import IngestConfig, index_video
+    from vidmem.ingest import IngestConfig
 
     folder = work / "generated"
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def _generated(spec: dict, work: Path, make_video) -> list[dict]:
     manifest = make_video(video, duration=spec["duration"], fps=5.0, size=(640, 360), seed=spec["seed"])
     write_srt(manifest.caption_spans(), folder / "sample.srt")
     store = folder / "store"
-    index_video(video, store, IngestConfig())
+    index_cached(video, store, IngestConfig())
     other = make_video(folder / "other.mp4", duration=40.0, fps=2.0, size=(640, 360), seed=spec["other_seed"])
     present = {s.sign for s in manifest.scenes}
     said = " ".join(s.caption.lower() for s in manifest.scenes)
@@ -87,6 +87,17 @@ def _generated(spec: dict, work: Path, make_video) -> list[dict]:
     noise = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     add("image", "", False, [], noise)
     return rows
+
+
+def index_cached(video: Path, store: Path, config) -> None:
+    """Indexes ``video`` into a cache store, rebuilding it when it was made with other settings."""
+    from vidmem.errors import StoreError
+    from vidmem.ingest import index_video
+
+    try:
+        index_video(video, store, config)
+    except StoreError:
+        index_video(video, store, config, reindex=True)
 
 
 def _fill(template: str, sign: str, caption: str) -> str:

@@ -77,6 +77,7 @@ def run_cli(args, make_video) -> dict[str, Any]:
     import torch
 
     from demos.subtitles import write_srt
+    from vidmem.errors import StoreError
     from vidmem.ingest import IngestConfig, index_video
     from vidmem.storage.store import MemoryStore
 
@@ -89,7 +90,10 @@ def run_cli(args, make_video) -> dict[str, Any]:
         write_srt(manifest.caption_spans(), video.with_suffix(".srt"))
         store = work / f"store_{args.minutes:g}min"
         start = time.perf_counter()
-        report = index_video(video, store, IngestConfig())
+        try:
+            report = index_video(video, store, IngestConfig())
+        except StoreError:  # a cache made with other settings (an older vidmem): rebuild it
+            report = index_video(video, store, IngestConfig(), reindex=True)
         index_s = time.perf_counter() - start
         with MemoryStore(store) as s:
             memories = {f"{a}@{b}" if b else a: n for a, b, n in s.groups()}
