@@ -150,3 +150,23 @@ def test_behaviour_cloning_is_seeded():
     for (name, x), (_, y) in zip(a.net.state_dict().items(), b.net.state_dict().items(), strict=True):
         assert torch.equal(x, y), name
     assert stats["expert_success"] == 1.0 and stats["steps"] == sum(d.length for d in demos)
+
+
+def test_diffusion_infer_batch_equals_per_episode_infer():
+    env = make_env("cue_reach")
+    policy = build_policy(_cue_policy(env, "bank"))
+    seeds = (11, 12, 13)
+    episodes = []
+    for s in seeds:
+        obs = env.reset(seed=s)
+        episodes.append([obs] + [env.step(env.expert_action())[0] for _ in range(3)])
+    alone = []
+    for s, steps in zip(seeds, episodes, strict=True):
+        state = policy.new_state(seed=s)
+        alone.append([policy.infer_batch([o], [state])[0]["actions"] for o in steps])
+    states = [policy.new_state(seed=s) for s in seeds]
+    for t in range(4):
+        outs = policy.infer_batch([e[t] for e in episodes], states)
+        for i, out in enumerate(outs):
+            np.testing.assert_allclose(out["actions"], alone[i][t], atol=1e-5)
+    assert not np.allclose(alone[0][3], alone[1][3])
