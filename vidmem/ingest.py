@@ -28,6 +28,7 @@ from vidmem.memory.novelty import unit
 from vidmem.memory.semantic import SemanticConfig
 from vidmem.memory.visual import VisualConfig
 from vidmem.memory.writer import Batch, MemoryWriter, write_keyframes
+from vidmem.repair import restore_keyframes
 from vidmem.storage.lock import source_lock
 from vidmem.storage.store import MemoryStore
 from vidmem.types import MemoryEntry
@@ -108,6 +109,7 @@ class IngestReport:
     new_clips: int
     seconds: float
     entries: dict[str, int]
+    restored_keyframes: int = 0  # keyframe files found missing and made again from the video
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,7 +163,8 @@ def index_video(
             store.delete_source(src.id)
             src = None
         if src is not None and src.status == "complete":
-            return _report(store, path, src.id, "already indexed", src.next_clip, 0, started)
+            restored = restore_keyframes(store, src.id, path, config, info.duration)
+            return _report(store, path, src.id, "already indexed", src.next_clip, 0, started, restored)
         source_id = src.id if src else store.add_source(str(path.resolve()), identity, info.duration, settings)
         if config.speech:
             spans = with_speech(spans, store, source_id, path, resume=src is not None, progress=progress)
@@ -179,8 +182,9 @@ def index_video(
         clips = _clips(path, config, info.duration, start_clip)
         next_clip = run.consume(clips, encoder, start_clip, total, progress)
         run.finish(next_clip)
+        restored = restore_keyframes(store, source_id, path, config, info.duration)  # lost before a resume
         status = "resumed" if start_clip else "indexed"
-        return _report(store, path, source_id, status, next_clip, next_clip - start_clip, started)
+        return _report(store, path, source_id, status, next_clip, next_clip - start_clip, started, restored)
 
 
 def _clips(path: Path, config: IngestConfig, duration: float | None, start_clip: int) -> Iterator:
@@ -453,9 +457,12 @@ def _ocr_reader(config: IngestConfig):
     return engine.read_text
 
 
-def _report(store: MemoryStore, path: Path, source_id: int, status: str, clips: int, new: int, t0: float):
+def _report(
+    store: MemoryStore, path: Path, source_id: int, status: str, clips: int, new: int, t0: float, restored: int = 0
+) -> IngestReport:
     entries = {f"{s}@{sc}" if sc else s: n for s, sc, n in store.groups()}
-    return IngestReport(str(path), str(store.root), source_id, status, clips, new, time.perf_counter() - t0, entries)
+    seconds = time.perf_counter() - t0
+    return IngestReport(str(path), str(store.root), source_id, status, clips, new, seconds, entries, restored)
 
 
 def _batched(items: Iterable, n: int) -> Iterator[list]:

@@ -48,7 +48,7 @@ def built(sample_video, tmp_path_factory):
     video, manifest = sample_video(duration=20.0, fps=5.0)
     store = tmp_path_factory.mktemp("faults") / "store"
     index_video(video, store, IngestConfig(**NO_TEXT))
-    return store, manifest
+    return store, manifest, video
 
 
 def fresh_copy(built, tmp_path: Path) -> Path:
@@ -174,3 +174,17 @@ def test_a_store_whose_creation_was_killed_is_created_again(tmp_path):
         assert s.get_meta("schema_version") == 1
     with MemoryStore(store, read_only=True) as s:
         assert s.read_only and s.get_meta("schema_version") == 1
+
+
+def test_deleted_keyframes_are_reported_by_info_and_restored_by_index(built, tmp_path):
+    store = fresh_copy(built, tmp_path)
+    before = snapshot(store / "keyframes")
+    shutil.rmtree(store / "keyframes")
+    out = vidmem("info", str(store), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["missing_keyframes"] == len(before)
+    assert f"warning: {len(before)} keyframe file(s) named by memories are missing" in out.stderr
+    report = index_video(built[2], store, IngestConfig(**NO_TEXT))
+    assert report.status == "already indexed" and report.restored_keyframes == len(before)
+    assert snapshot(store / "keyframes") == before  # the very same thumbnails
+    out = vidmem("info", str(store), "--json")
+    assert json.loads(out.stdout)["missing_keyframes"] == 0 and "warning" not in out.stderr

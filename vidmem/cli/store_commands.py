@@ -74,6 +74,8 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
         counts = ", ".join(f"{k} {v}" for k, v in report.entries.items())
         print(f"{report.status}: {report.video} -> {report.store} ({report.clips} clips, {report.seconds:.1f} s)")
         print(f"memories: {counts}")
+        if report.restored_keyframes:
+            print(f"restored {report.restored_keyframes} missing keyframe file(s)")
     return report.to_json()
 
 
@@ -205,7 +207,19 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
             ],
             "memories": {f"{s}@{sc}" if sc else s: n for s, sc, n in store.groups()},
             "bytes": store.disk_bytes(),
+            "missing_keyframes": len(store.missing_keyframes()),
         }
+    if info["missing_keyframes"]:
+        import warnings
+
+        from vidmem.errors import StoreWarning
+
+        warnings.warn(
+            f"{info['missing_keyframes']} keyframe file(s) named by memories are missing from {args.store}/keyframes; "
+            "run the same `vidmem index VIDEO --store STORE` again to restore them from the video",
+            StoreWarning,
+            stacklevel=1,
+        )
     if not args.json:
         enc = info["encoder"] or {}
         print(f"store   {info['store']} (schema {info['schema_version']}, {info['bytes'] / 1e6:.2f} MB)")

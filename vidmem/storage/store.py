@@ -283,6 +283,15 @@ class MemoryStore:
     def keyframe_path(self, name: str | None) -> str | None:
         return None if not name else str((self.root / "keyframes" / name).resolve())
 
+    def missing_keyframes(self, source_id: int | None = None) -> list[str]:
+        """Keyframe files that entries name but ``keyframes/`` lacks (deleted by hand, a lost disk)."""
+        sql = "SELECT DISTINCT keyframe FROM entries WHERE keyframe IS NOT NULL AND keyframe != ''"
+        args: tuple = ()
+        if source_id is not None:
+            sql, args = sql + " AND source_id=?", (source_id,)
+        folder = self.root / "keyframes"
+        return sorted(name for (name,) in self.db.execute(sql, args) if not (folder / name).is_file())
+
     # --- vector indexes -------------------------------------------------------------------
 
     def index(self, group: str) -> VectorIndex | None:
