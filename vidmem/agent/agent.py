@@ -306,8 +306,10 @@ class RetrievalAgent:
 
 
 def _relabel(hits: list[Hit], via: str) -> list[Hit]:
+    """Names plain dense hits by what the query was (``image``, ``clip-text``); other labels are kept."""
     for h in hits:
-        h.via = via
+        if h.via == "dense":
+            h.via = via
     return hits
 
 
