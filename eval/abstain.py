@@ -3,7 +3,7 @@
 Questions (``eval/data/abstain_questions.json``) about things present in and absent from the real
 videos of ``../shared/videos`` (their caption tracks give the truth) and a generated sample video
 (signs burned in, read by OCR; a subtitle track; frames of it and of another video as image
-queries). Figures, per channel and per question kind:
+queries; pictures like no frame of it). Figures, per channel and per question kind:
 
 - ``false_answer_rate``: unanswerable questions answered (``found`` true); lower is better;
 - ``abstention_rate``: answerable questions abstained on; lower is better;
@@ -86,7 +86,25 @@ def _generated(spec: dict, work: Path, make_video) -> list[dict]:
         add("image", "", False, [], render_frame(other, 0.5 * (scene.t_start + scene.t_end)))
     noise = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     add("image", "", False, [], noise)
+    for seed in range(4):
+        add("image", "", False, [], unseen_picture(seed, (360, 640)))
     return rows
+
+
+def unseen_picture(seed: int, size: tuple[int, int] = (180, 320)) -> np.ndarray:
+    """A gradient with coloured ellipses, like no frame of a sample video. ``uint8 [H,W,3]`` for ``size=(H, W)``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w]
+    image = np.stack([(x * 0.6 + 40) % 256, (y * 1.1 + 90) % 256, ((x + y) * 0.4) % 256], -1).astype(np.uint8)
+    for _ in range(6):
+        color = tuple(int(v) for v in rng.integers(0, 256, 3))
+        centre = (int(rng.uniform(0.06, 0.94) * w), int(rng.uniform(0.1, 0.9) * h))
+        axes = (int(rng.uniform(0.03, 0.15) * w), int(rng.uniform(0.03, 0.17) * h))
+        cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), 0, 360, color, -1)
+    return image
 
 
 def index_cached(video: Path, store: Path, config) -> None:

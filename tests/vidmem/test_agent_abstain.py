@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from demos.sample_video import render_frame
+from eval.abstain import unseen_picture
 from tests.vidmem.agent_fixtures import absent_captions, spoken_store  # noqa: F401  (fixture)
 from vidmem.agent.agent import RetrievalAgent
 from vidmem.storage.store import MemoryStore
@@ -44,22 +44,9 @@ def test_caption_of_another_scene_abstains_and_the_real_one_is_found_at_its_time
     assert answer.confidence > 0.3
 
 
-def _unseen_picture(seed: int) -> np.ndarray:
-    """A gradient with coloured ellipses: nothing like any frame of a sample video. ``uint8 [180,320,3]``."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:180, 0:320]
-    image = np.stack([(x * 0.6 + 40) % 256, (y * 1.1 + 90) % 256, ((x + y) * 0.4) % 256], -1).astype(np.uint8)
-    for _ in range(6):
-        color = tuple(int(v) for v in rng.integers(0, 256, 3))
-        centre = (int(rng.integers(20, 300)), int(rng.integers(20, 160)))
-        axes = (int(rng.integers(10, 50)), int(rng.integers(5, 30)))
-        cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), 0, 360, color, -1)
-    return image
-
-
 def test_unseen_picture_abstains_and_a_frame_of_this_video_is_found(spoken_store):  # noqa: F811
     manifest, store = spoken_store
-    answer = _ask(store, "", image=_unseen_picture(0))
+    answer = _ask(store, "", image=unseen_picture(0))
     assert answer.found is False and answer.evidence
     t = manifest.scenes[4].t_start + 5.0
     answer = _ask(store, "", image=render_frame(manifest, t))
