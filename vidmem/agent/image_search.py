@@ -43,11 +43,19 @@ class ImageVerifier:
 
     def __init__(self, store: MemoryStore, config: LocalFeatureConfig | None = None) -> None:
         self.store = store
-        self.features = LocalFeatures(config)
+        self._config = config
+        self._features: LocalFeatures | None = None
         self._rows: FeatureRows | None = None
         self._loaded = False
         self._index = None
         self._source_ids: dict[str, int] = {}
+
+    @property
+    def features(self) -> LocalFeatures:
+        """The ORB matcher, built on the first image query: it loads OpenCV (~0.1 s), which text questions skip."""
+        if self._features is None:
+            self._features = LocalFeatures(self._config)
+        return self._features
 
     @property
     def rows(self) -> FeatureRows | None:
