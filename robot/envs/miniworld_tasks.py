@@ -10,13 +10,15 @@ decision is made.
   names a shape (box or key); the agent must read the panel, then stop at the object of that
   colour and shape among six. SPL's shortest path is start -> object, so even the expert, which
   must detour to the sign, scores SPL below 1.
-- ``multiobject`` (MultiON spirit, defined here): four coloured boxes in a room; find object A
-  (goal = one-hot colour), then object B, then return to the object found first (goal = a
-  "return" flag, no colour): the agent must remember which object that was. STOP within the
-  success distance of the current goal marks it found; a STOP elsewhere ends the episode.
+- ``multiobject`` (MultiON spirit, defined here): three coloured boxes stand in a row at the far
+  end of a room, in an order drawn per episode, all in view from the start. Find object A (goal =
+  one-hot colour), then B, then return to the object found first (goal = a "return" flag, no
+  colour). Once the agent has walked up to the row, the other boxes are out of view: where B
+  stands and which box was A must be remembered. STOP within the success distance of the current
+  goal marks it found; a STOP elsewhere ends the episode.
 
-Goal vectors: ``tmaze`` float32 [1] (always 0), ``sign`` [2] (one-hot shape), ``multiobject`` [5]
-(one-hot colour of the current target, or ``[0, 0, 0, 0, 1]`` for "return to the first").
+Goal vectors: ``tmaze`` float32 [1] (always 0), ``sign`` [2] (one-hot shape), ``multiobject`` [4]
+(one-hot colour of the current target, or ``[0, 0, 0, 1]`` for "return to the first").
 """
 
 from __future__ import annotations
@@ -122,31 +124,26 @@ class PanelSignEnv(MiniWorldNavEnv):
 class MultiObjectConfig(MiniWorldTaskConfig):
     """``multiobject`` options (see ``MiniWorldTaskConfig``)."""
 
-    max_steps: int = 60
+    max_steps: int = 40
 
 
 class MultiObjectEnv(MiniWorldNavEnv):
-    """Find A, find B, return to A: four coloured boxes, the last goal names no colour."""
+    """Find A, find B, return to A: three coloured boxes, the last goal names no colour."""
 
     name = "multiobject"
-    goal_size = 5
+    goal_size = 4
 
     def _make_world(self, miniworld: Any) -> Any:
         return _worlds().MultiObjectRoom(**_world_kwargs(self.config))
 
     def _sample_layout(self, rng: np.random.Generator) -> dict[str, Any]:
-        nx, nz = _worlds().MultiObjectRoom.SIZE
-        cells = [(x, z) for x in range(nx) for z in range(nz)]
-        while True:  # objects at least two cells apart keep every object reachable from all sides
-            picks = [cells[i] for i in rng.choice(len(cells), size=5, replace=False)]
-            objects, start = picks[:4], picks[4]
-            if all(max(abs(a[0] - b[0]), abs(a[1] - b[1])) >= 2 for i, a in enumerate(objects) for b in objects[:i]):
-                break
-        first, second = (int(v) for v in rng.choice(4, size=2, replace=False))
+        slots = _worlds().MultiObjectRoom.SLOTS
+        order = rng.permutation(len(slots))
+        first, second = (int(v) for v in rng.choice(len(slots), size=2, replace=False))
         return {
-            "objects": tuple(objects),
-            "start": start,
-            "start_heading": int(rng.integers(4)),
+            "objects": tuple(slots[i] for i in order),
+            "start": (0, int(rng.integers(1, 4))),
+            "start_heading": 0,
             "first": first,
             "second": second,
         }
@@ -162,13 +159,13 @@ class MultiObjectEnv(MiniWorldNavEnv):
         ]
 
     def _goal_vector(self) -> np.ndarray:
-        goal = np.zeros(5, np.float32)
+        goal = np.zeros(4, np.float32)
         if self.goal_index == 0:
             goal[self.layout["first"]] = 1.0
         elif self.goal_index == 1:
             goal[self.layout["second"]] = 1.0
         else:
-            goal[4] = 1.0
+            goal[3] = 1.0
         return goal
 
 

@@ -96,14 +96,16 @@ def _key(color: str) -> MeshEnt:
 
 
 class MultiObjectRoom(MiniWorldEnv):
-    """One room with four coloured boxes at cells chosen per episode (the MultiON-style task's world).
+    """A room with three coloured boxes in a row at its far end (the MultiON-style task's world).
 
-    Layout keys: ``objects`` (four cells, in the order of ``COLORS``), ``start``, ``start_heading``.
+    Layout keys: ``objects`` (one cell per colour of ``COLORS``, a permutation of ``SLOTS``),
+    ``start``, ``start_heading``.
     """
 
-    COLORS = ("red", "green", "blue", "yellow")
-    layout = {"objects": ((0, 0), (6, 0), (0, 4), (6, 4)), "start": (3, 2), "start_heading": 0}
-    SIZE = (7, 5)  # cells along x and z
+    COLORS = ("red", "green", "blue")
+    SLOTS = ((4, 0), (4, 2), (4, 4))  # all three in view from every start, facing +x
+    layout = {"objects": SLOTS, "start": (0, 2), "start_heading": 0}
+    SIZE = (6, 5)  # cells along x and z
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_episode_steps=10_000, params=DEFAULT_PARAMS.no_random(), **kwargs)

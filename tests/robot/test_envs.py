@@ -147,7 +147,7 @@ def test_multiobject_goal_sequence_and_wrong_stop(envs):
     env = envs["multiobject"]
     obs = env.reset(2)
     first, second = env.layout["first"], env.layout["second"]
-    assert obs["goal"].tolist() == np.eye(5)[first].tolist()
+    assert obs["goal"].tolist() == np.eye(4)[first].tolist()
     goals_seen = []
     done = False
     while not done:
@@ -156,7 +156,7 @@ def test_multiobject_goal_sequence_and_wrong_stop(envs):
         if action == STOP:
             goals_seen.append(obs["goal"].tolist())
     # After A is found the goal names B; after B it says only "return" (no colour).
-    assert goals_seen[:2] == [np.eye(5)[second].tolist(), [0, 0, 0, 0, 1]]
+    assert goals_seen[:2] == [np.eye(4)[second].tolist(), [0, 0, 0, 1]]
     assert env.episode.goals[0].position == env.episode.goals[2].position
     env.reset(2)
     assert env.geodesic_distance_to_goal() > 0
