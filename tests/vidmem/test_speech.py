@@ -155,3 +155,15 @@ def test_speech_config_checks_its_fields():
         SpeechConfig(model="tiny-en")
     with pytest.raises(ValueError, match="max_no_speech_prob"):
         SpeechConfig(max_no_speech_prob=0)
+
+
+def test_a_segment_is_dropped_only_when_whisper_doubts_both_speech_and_words():
+    from types import SimpleNamespace as Seg
+
+    from vidmem.text.speech import WhisperSpeech
+
+    reader = WhisperSpeech()
+    words = [Seg(probability=p) for p in (0.7, 0.9)]
+    assert not reader._not_speech(Seg(no_speech_prob=0.86, words=words))  # clear words under noise
+    assert reader._not_speech(Seg(no_speech_prob=0.86, words=[Seg(probability=0.2)]))  # "Thank you." over hum
+    assert not reader._not_speech(Seg(no_speech_prob=0.3, words=[Seg(probability=0.2)]))
