@@ -212,6 +212,8 @@ def evaluate(
     except EnvError as exc:
         raise NavEvalError(str(exc)) from None
     try:
+        if getattr(env, "action_dim", None) or "rgb" not in env.observation_spec():
+            raise NavEvalError(f"env {env_name!r} is not a discrete navigation env with a camera; nav-eval needs one")
         built = [make_agent(spec, env_name, env, progress) for spec in agents]
         table: dict[str, dict[str, Any]] = {}
         plots: list[str] = []

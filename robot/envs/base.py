@@ -76,6 +76,8 @@ class NavEnv(Protocol):
     max_steps: int
     episode: Episode | None
     next_seed: int
+    steps: int  # actions taken in this episode
+    trajectory: list[tuple[float, float, float]]  # (x, z, heading) after reset and after each action
 
     def reset(self, seed: int | None = None) -> dict[str, np.ndarray]:
         """Starts a new episode and returns its first observations."""
@@ -99,6 +101,10 @@ class NavEnv(Protocol):
 
     def geodesic_distance_to_goal(self) -> float:
         """Shortest-path distance (metres) still to walk: to the current goal and through the later ones."""
+        ...
+
+    def episode_shortest_path(self) -> float:
+        """Geodesic length of the best route from the start through every goal in order (SPL's ``l``)."""
         ...
 
     def goals_reached(self) -> int:

@@ -98,6 +98,7 @@ class MiniWorldNavEnv:
             self.world = self._make_world(import_miniworld())
         self._planners: dict[Any, ExpertPlanner] = {}
         self.trajectory: list[tuple[float, float, float]] = []
+        self.steps = 0
 
     # -- subclass hooks -------------------------------------------------------------------------
     def _make_world(self, miniworld: Any) -> Any:

@@ -73,6 +73,7 @@ def test_table_and_plots(capsys, tmp_path):
         (["--env", "tmaze", "--agent", "missing/ckpt.pt"], "does not exist"),
         (["--env", "tmaze", "--agent", "random", "--agent", "random"], "listed twice"),
         (["--env", "tmaze", "--agent", "random", "--episodes", "0"], "--episodes must be >= 1"),
+        (["--env", "cue_reach", "--agent", "random"], "not a discrete navigation env"),
     ],
 )
 def test_bad_requests_give_one_line_errors(capsys, args, message):
