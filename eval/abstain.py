@@ -215,7 +215,10 @@ def _caption_windows(store_dir: Path) -> list[tuple[str, tuple[float, float]]]:
 
 
 def calibrate(rows: list[dict]) -> dict[str, Any]:
-    """Grid over the text thresholds on the text-channel questions; the best by balanced error first."""
+    """Grid over the text thresholds on the text-channel questions, best first.
+
+    The error is the sum of the false-answer, abstention and wrong-time rates.
+    """
     from vidmem.agent.agent import AgentConfig
     from vidmem.agent.support import SupportConfig
 
@@ -224,10 +227,13 @@ def calibrate(rows: list[dict]) -> dict[str, Any]:
     for cos, low, cov in itertools.product((0.45, 0.5, 0.55), (0.25, 0.3, 0.35), (0.6,)):
         support = replace(SupportConfig(), text_cosine=cos, text_cosine_with_words=low, text_coverage=cov)
         overall = figures(run_questions(text_rows, AgentConfig(support=support)))["overall"]
-        error = overall["false_answer_rate"] + overall["abstention_rate"]
+        # every way to be wrong counts: answering the absent, abstaining on the present, the wrong time
+        error = overall["false_answer_rate"] + overall["abstention_rate"] + overall["wrong_time_rate"]
         grid.append({"text_cosine": cos, "text_cosine_with_words": low, "text_coverage": cov, **overall,
-                     "balanced_error": round(error, 4)})  # fmt: skip
-    return {"grid": sorted(grid, key=lambda g: g["balanced_error"])}
+                     "error": round(error, 4)})  # fmt: skip
+    # ties go to the stricter thresholds: a false answer is worse than an abstention
+    order = sorted(grid, key=lambda g: (g["error"], -g["text_cosine"], -g["text_cosine_with_words"]))
+    return {"grid": order}
 
 
 def _rate(k: int, n: int) -> float | None:
