@@ -146,6 +146,8 @@ class SpatialMemory(nn.Module):
         self.attend = CrossAttention(d)
         self.fuse = GateFusion(d)
         self.chooser = AllocatorChooser() if config.allocator == "learned" else None
+        # Set by the allocator's trainer to try one strategy per episode (not saved in checkpoints).
+        self.forced_strategy: int | None = None
 
     def init_state(self, batch: int) -> dict[str, torch.Tensor]:
         """An empty memory for ``batch`` episodes."""
@@ -197,6 +199,8 @@ class SpatialMemory(nn.Module):
     def strategy(self, state: dict[str, torch.Tensor], t: torch.Tensor) -> torch.Tensor:
         """Eviction strategy index per episode (fixed by config, or the Q-network's choice); int64 [B]."""
         b = t.shape[0]
+        if self.forced_strategy is not None:
+            return torch.full((b,), self.forced_strategy, dtype=torch.long)
         if self.chooser is None:
             return torch.full((b,), STRATEGIES.index(self.config.allocator), dtype=torch.long)
         return self.chooser.choose(allocator_features(state, t).detach())

@@ -1,7 +1,8 @@
 """Memory-conditioned policies: registered presets, ``load_policy`` and ``build_policy``.
 
 Registered names: ``tiny`` (small UNTRAINED bank policy for tests and the server benchmark),
-``bank``, ``spatial``, ``chunks`` (memory policies), ``nomemory`` (the same architecture without
+``bank``, ``spatial``, ``chunks`` (memory policies; ``spatial_learned``: spatial memory whose
+evictions a trained Q-network chooses), ``nomemory`` (the same architecture without
 memory) and ``random`` (uniform actions). Importing this package does not import torch.
 """
 
@@ -32,6 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"memory": "bank", "dim": 32, "perceptual_tokens": 4, "capacity": 8},
     "bank": {"memory": "bank"},
     "spatial": {"memory": "spatial"},
+    "spatial_learned": {"memory": "spatial", "allocator": "learned"},
     "chunks": {"memory": "chunks"},
     "nomemory": {"memory": "none"},
     "random": {"memory": "none", "head": "random"},

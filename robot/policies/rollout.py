@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from robot.policies.base import MemoryPolicy
+from robot.policies.base import EpisodeState, MemoryPolicy
 
 
-def run_episode(policy: MemoryPolicy, env, seed: int) -> dict[str, float]:
+def run_episode(
+    policy: MemoryPolicy, env, seed: int, before_step: Callable[[EpisodeState], None] | None = None
+) -> dict[str, float]:
     """Plays one seeded episode with a fresh memory; returns ``{"success", "steps", "distance"}``.
 
     Discrete policies send ``actions[0]`` as the action id; diffusion policies execute the first
-    action of each predicted chunk and re-plan every step (receding horizon).
+    action of each predicted chunk and re-plan every step (receding horizon). ``before_step`` sees
+    the episode state before each step (e.g. to record the memory's features).
     """
     obs = env.reset(seed=seed)
     state = policy.new_state(seed=seed)
     done = False
     steps = 0
     while not done:
+        if before_step is not None:
+            before_step(state)
         actions = policy.infer_batch([obs], [state])[0]["actions"]
         action = actions[0] if policy.config.head == "diffusion" else int(actions[0])
         obs, done = env.step(action)

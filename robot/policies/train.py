@@ -35,6 +35,7 @@ class TrainConfig:
         lr: Adam learning rate.
         seed: seeds the demonstrations (episode seeds ``seed*100_000 + i``), weights and batches.
         explore: probability of a perturbed action while recording (labels stay the expert's).
+        allocator_episodes: rollouts that train a learned allocator (``spatial_learned``) after cloning.
         progress: show tqdm bars (None: only when stderr is a terminal).
     """
 
@@ -44,6 +45,7 @@ class TrainConfig:
     lr: float = 3e-3
     seed: int = 0
     explore: float = 0.15
+    allocator_episodes: int = 40
     progress: bool | None = None
 
     def __post_init__(self) -> None:
@@ -107,10 +109,16 @@ def train_policy(
         policy_cfg = config_for_env(agent_name, env, seed=config.seed)
         start = time.perf_counter()
         demos = collect(env, config)
+        record_s = time.perf_counter() - start
+        policy, stats = behaviour_clone(policy_cfg, demos, config)
+        if policy_cfg.allocator == "learned" and policy_cfg.memory == "spatial":
+            from robot.policies.allocator_fit import fit_allocator
+
+            stats["allocator"] = fit_allocator(
+                policy, env, config.allocator_episodes, seed=config.seed * 100_000 + 50_000
+            )
     finally:
         env.close()
-    record_s = time.perf_counter() - start
-    policy, stats = behaviour_clone(policy_cfg, demos, config)
     stats.update(env=env_name, agent=agent_name, record_seconds=round(record_s, 2))
     path = Path(out) if out is not None else cached_checkpoint(env_name, agent_name)
     save_checkpoint(policy, path, info=stats)

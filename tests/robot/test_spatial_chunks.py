@@ -141,3 +141,33 @@ def test_chunk_memory_fuses_only_after_it_holds_something():
     torch.testing.assert_close(out, tokens)
     out2, _ = memory(tokens, torch.zeros(2, 3), torch.ones(2), state)
     assert not torch.allclose(out2[:, 0], tokens[:, 0]) and torch.equal(out2[:, 1:], tokens[:, 1:])
+
+
+def test_fit_allocator_tries_each_strategy_and_trains_the_chooser():
+    import dataclasses
+
+    from robot.envs.base import make_env
+    from robot.policies import build_policy
+    from robot.policies.allocator_fit import fit_allocator
+    from robot.policies.train import config_for_env
+
+    env = make_env("cue_reach")
+    config = dataclasses.replace(config_for_env("spatial_learned", env), dim=16, capacity=2, spatial_k=2, ddim_steps=2)
+    policy = build_policy(config)
+    memory = policy.net.memory
+    before = [p.detach().clone() for p in memory.chooser.parameters()]
+    report = fit_allocator(policy, env, episodes=12, seed=0)
+    assert report["samples"] == 12  # every episode outgrows two entries, so eviction always mattered
+    assert set(report["success_by_strategy"]) == set(STRATEGIES)
+    assert sum(v is not None for v in report["success_by_strategy"].values()) >= 3
+    assert memory.forced_strategy is None
+    assert any(not torch.equal(a, b) for a, b in zip(before, memory.chooser.parameters(), strict=True))
+
+
+def test_fit_allocator_refuses_a_policy_without_a_learned_allocator():
+    from robot.envs.base import make_env
+    from robot.policies import build_policy
+    from robot.policies.allocator_fit import fit_allocator
+
+    with pytest.raises(ValueError, match="allocator='learned'"):
+        fit_allocator(build_policy("bank", dim=16), make_env("cue_reach"), episodes=1)
