@@ -22,6 +22,7 @@ here (no CLIP weights on the development machine).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,7 +122,8 @@ def _text_support(reader, subject, hits, config, extra_texts) -> Support | None:
     texts = [h.entry.text for h in texted] + [t for t in extra_texts if t][:SUPPORT_HITS]
     if not texts:
         return None
-    cosines = reader.text_similarity([subject], texts)[0]
+    vectors = _embed(reader, [subject, *texts])
+    cosines = vectors[1:] @ vectors[0]
     terms = query_terms(subject)
     coverage = np.array([term_coverage(terms, t) for t in texts])
     ok_alone = cosines >= config.text_cosine
@@ -136,6 +138,21 @@ def _text_support(reader, subject, hits, config, extra_texts) -> Support | None:
     found = bool((ok_alone | ok_words).any())
     detail = {"cosine": round(float(cosines[i]), 3), "coverage": round(float(coverage[i]), 3), "words": texts[i][:80]}
     return Support(found, float(margin[i]), "text", best, detail)
+
+
+_EMBEDDINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Per text encoder, the vectors of texts already judged: later rounds judge mostly the same words again."""
+
+
+def _embed(reader: MemoryReader, texts: list[str]) -> np.ndarray:
+    """``float32 [N,D]`` unit vectors of ``texts`` in the text encoder's space, computed once per text."""
+    cache = _EMBEDDINGS.setdefault(reader.text_encoder, {})
+    missing = list(dict.fromkeys(t for t in texts if t not in cache))
+    if missing:
+        if len(cache) > 20_000:
+            cache.clear()
+        cache.update(zip(missing, reader.text_encoder.encode_text(missing), strict=True))
+    return np.stack([cache[t] for t in texts])
 
 
 def _image_support(reader, hits, config) -> Support | None:
