@@ -39,6 +39,7 @@ def questions(manifest) -> list[tuple[str, Any]]:
 def measure(store_dir: Path, asked: list[tuple[str, Any]], budget: int | None, repeats: int) -> dict[str, Any]:
     """Warm latency of each question (best of ``repeats``), p50 / p90 over the questions."""
     from vidmem.agent.agent import AgentConfig, RetrievalAgent
+    from vidmem.agent.support import clear_embedding_cache
     from vidmem.storage.store import MemoryStore
 
     with MemoryStore(store_dir) as store:
@@ -48,6 +49,7 @@ def measure(store_dir: Path, asked: list[tuple[str, Any]], budget: int | None, r
         for question, image in asked:
             best = float("inf")
             for _ in range(repeats):
+                clear_embedding_cache()  # no help from an earlier run of the same question
                 start = time.perf_counter()
                 answer = agent.ask(question, image=image)
                 best = min(best, time.perf_counter() - start)

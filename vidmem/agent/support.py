@@ -144,6 +144,11 @@ _EMBEDDINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """Per text encoder, the vectors of texts already judged: later rounds judge mostly the same words again."""
 
 
+def clear_embedding_cache() -> None:
+    """Forgets the judged texts' vectors (benchmarks time each question from scratch)."""
+    _EMBEDDINGS.clear()
+
+
 def _embed(reader: MemoryReader, texts: list[str]) -> np.ndarray:
     """``float32 [N,D]`` unit vectors of ``texts`` in the text encoder's space, computed once per text."""
     cache = _EMBEDDINGS.setdefault(reader.text_encoder, {})
