@@ -10,6 +10,9 @@ apt_missing=()
 command -v ffmpeg >/dev/null 2>&1 || apt_missing+=(ffmpeg)
 # espeak-ng speaks the sentences the speech tests and benchmark transcribe.
 command -v espeak-ng >/dev/null 2>&1 || apt_missing+=(espeak-ng)
+# The web app's browser tests drive Debian's Chromium through its chromedriver (no browser download).
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
 # MiniWorld renders headless through EGL with Mesa's software rasteriser (no X server, no GPU).
 have_lib() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q "$1"; }
 have_lib 'libEGL.so.1 ' || apt_missing+=(libegl1)

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "vidmem.cli.policy_commands",
     "vidmem.cli.nav_commands",
     "vidmem.cli.robot_commands",
+    "vidmem.cli.web_commands",
 )
 
 
