@@ -184,6 +184,7 @@ def test_step_limit_ends_the_episode():
         env.close()
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch and MiniWorld
 def test_torch_training_after_rendering_does_not_crash():
     """Mesa's LLVM and triton's LLVM clash unless triton loads first (a SIGSEGV in torch.optim)."""
     code = (

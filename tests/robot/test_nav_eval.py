@@ -60,7 +60,7 @@ def test_table_and_plots(capsys, tmp_path):
     assert out.splitlines()[1].split()[:3] == ["agent", "success", "95%"]
     assert "expert" in out and "1.00" in out
     pngs = sorted(plots.glob("*.png"))
-    assert [p.name for p in pngs] == ["multiobject_expert_ep0.png", "multiobject_expert_ep1.png"]
+    assert [p.name for p in pngs] == ["multiobject_expert_ep50000.png", "multiobject_expert_ep50001.png"]
     with Image.open(pngs[0]) as image:
         assert image.size[0] > 200 and np.asarray(image.convert("L")).std() > 10
 
