@@ -176,3 +176,20 @@ def test_unreachable_endpoint_is_one_line(spoken_store, tmp_path):  # noqa: F811
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith("error: cannot reach the OpenAI-compatible endpoint") and url in lines[-1]
     assert "Traceback" not in out.stderr
+
+
+def test_a_yaml_preset_sends_keyframes_as_images(server, spoken_store, tmp_path):  # noqa: F811
+    manifest, store = spoken_store
+    preset = tmp_path / "vision.yaml"
+    preset.write_text("type: openai\nmodel: vision-chat\nimages: true\njson_mode: false\n")
+    scene = manifest.scenes[0]
+    server.respond = lambda body: '{"answer": "seen"}' if "TEXT" in json.dumps(body) else '{"action": "answer"}'
+    with MemoryStore(store) as s:
+        answer = RetrievalAgent(s, AgentConfig(reasoner=str(preset))).ask(f"When is it said that {scene.caption}?")
+    assert answer.text == "seen"
+    last = server.requests[-1]["body"]
+    assert last["model"] == "vision-chat" and "response_format" not in last
+    parts = last["messages"][-1]["content"]
+    assert parts[0]["type"] == "text" and '{"answer": TEXT}' in parts[0]["text"]
+    images = [p["image_url"]["url"] for p in parts[1:]]
+    assert images and all(u.startswith("data:image/jpeg;base64,/9j/") for u in images)  # JPEG magic, base64
