@@ -11,8 +11,8 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds ``index``, ``ask`` and ``info`` to the ``vidmem`` parser."""
-    p = sub.add_parser("index", help="stream a video into a memory store")
-    p.add_argument("video", help="video file")
+    p = sub.add_parser("index", help="stream videos into a memory store")
+    p.add_argument("video", nargs="+", help="video file, folder (searched recursively) or @list.txt (one per line)")
     p.add_argument("--store", required=True, help="store directory (created when missing)")
     p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
     p.add_argument("--clip-seconds", type=float, default=2.0, help="clip length in seconds (default 2)")
@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=20_000,
         help="clip memories kept per video; similar neighbours merge beyond it",
     )
+    p.add_argument("--workers", type=int, help="videos indexed at once by local processes (default 1)")
+    p.add_argument("--cluster", help="run on Ray: 'ray' (a local cluster) or ray://HOST:PORT")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_index)
 
@@ -40,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--choice", action="append", help="a multiple-choice option (repeat for each)")
     p.add_argument("--from", dest="t_from", type=float, help="only memories after this time (s)")
     p.add_argument("--to", dest="t_to", type=float, help="only memories before this time (s)")
+    p.add_argument("--video", help="in a store of several videos: ask only this one (path, file name or stem)")
     p.add_argument("--store", help="store for a video target (default: a cache folder)")
     p.add_argument("--encoder", default="classical", help="encoder when a video must be indexed first")
     p.add_argument("--no-ocr", action="store_true", help="when indexing a video first: skip OCR")
@@ -67,8 +70,12 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
         ocr=not args.no_ocr, speech=not args.no_speech, subtitles=tuple(args.subtitles), captions=args.captions,
         backend=args.backend, clip_budget=args.clip_budget,
     )  # fmt: skip
+    if _is_collection(args):
+        from vidmem.cli.collection_commands import index_many
+
+        return index_many(args, config)
     report = index_video(
-        args.video, args.store, config, progress=not args.json and sys.stderr.isatty(), reindex=args.reindex
+        args.video[0], args.store, config, progress=not args.json and sys.stderr.isatty(), reindex=args.reindex
     )
     if not args.json:
         counts = ", ".join(f"{k} {v}" for k, v in report.entries.items())
@@ -77,6 +84,13 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
         if report.restored_keyframes:
             print(f"restored {report.restored_keyframes} missing keyframe file(s)")
     return report.to_json()
+
+
+def _is_collection(args: argparse.Namespace) -> bool:
+    """Several inputs, a folder, a list, workers or a cluster; one plain file keeps the one-video path."""
+    one = args.video[0]
+    plain = len(args.video) == 1 and not one.startswith("@") and not Path(one).is_dir()
+    return not plain or args.workers is not None or args.cluster is not None
 
 
 def _ask(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,6 +121,10 @@ def _ask(args: argparse.Namespace) -> dict[str, Any]:
             evidence=args.evidence, reasoner=args.reasoner, model=args.model, budget=args.budget, max_rounds=args.rounds
         )
         _check_indexed(store)
+        if args.video:
+            from vidmem.cli.collection_commands import restrict_to_video
+
+            store = restrict_to_video(store, args.video)
         agent = RetrievalAgent(store, config)
         answer = agent.ask(args.question, image=image, choices=args.choice, window=window)
         if args.plot:
@@ -193,9 +211,11 @@ def _check_indexed(store) -> None:
 
 
 def _info(args: argparse.Namespace) -> dict[str, Any]:
+    from vidmem.cli.collection_commands import failed_sources, source_sizes
     from vidmem.storage.store import MemoryStore
 
     with MemoryStore(args.store, read_only=True) as store:
+        sizes = source_sizes(store)
         info = {
             "store": str(store.root.resolve()),
             "schema_version": store.get_meta("schema_version"),
@@ -203,8 +223,10 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
             "text_encoder": store.get_meta("text_encoder"),
             "sources": [
                 {"id": s.id, "path": s.path, "duration": s.duration, "status": s.status, "clips": s.next_clip}
+                | sizes.get(s.id, {})
                 for s in store.sources()
-            ],
+            ]
+            + failed_sources(store),
             "memories": {f"{s}@{sc}" if sc else s: n for s, sc, n in store.groups()},
             "bytes": store.disk_bytes(),
             "missing_keyframes": len(store.missing_keyframes()),
@@ -225,8 +247,12 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
         print(f"store   {info['store']} (schema {info['schema_version']}, {info['bytes'] / 1e6:.2f} MB)")
         print(f"encoder {enc.get('name', '-')} {enc.get('version', '')}")
         for s in info["sources"]:
-            dur = f"{s['duration']:.1f} s" if s["duration"] else "?"
-            print(f"source  #{s['id']} {s['path']} ({dur}, {s['clips']} clips, {s['status']})")
+            if s["status"] == "failed":
+                print(f"failed  {s['path']} ({s['error']})")
+                continue
+            dur = f"{s['duration']:.1f} s, {s['hours']:.2f} h" if s["duration"] else "?"
+            size = f"{s['bytes'] / 1e6:.2f} MB"
+            print(f"source  #{s['id']} {s['path']} ({dur}, {s['clips']} clips, {size}, {s['status']})")
         for group, n in info["memories"].items():
             print(f"  {group:<18} {n}")
     return info

@@ -1,0 +1,56 @@
+"""Helpers for the collection tests: store contents to compare, and worker functions that misbehave.
+
+Worker functions live in an importable module because collection workers are spawned processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from vidmem.collection import encode_to_shard
+from vidmem.storage.store import MemoryStore
+
+COLUMNS = "store, scale, t_start, t_end, vector, frames, tvector, keyframe, text, encoder, extra"
+
+
+def store_content(root: Path) -> dict[str, dict]:
+    """Everything a store holds per video (by path), without ids and write times.
+
+    Entry rows keep their order; keyframe names lose their source-id folder; keyframe files are
+    compared by hash.
+    """
+    out = {}
+    with MemoryStore(root, read_only=True) as store:
+        for src in store.sources():
+            prefix = f"{src.id}/"
+            rows = store.db.execute(f"SELECT {COLUMNS} FROM entries WHERE source_id=? ORDER BY id", (src.id,))
+            entries = [tuple(r[:7]) + ((r[7] or "").removeprefix(prefix),) + tuple(r[8:]) for r in rows]
+            features = store.db.execute(
+                "SELECT t, points, descriptors FROM local_features WHERE source_id=? ORDER BY t", (src.id,)
+            ).fetchall()
+            folder = store.root / "keyframes" / str(src.id)
+            keyframes = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.jpg"))}
+            out[src.path] = {
+                "status": src.status, "duration": src.duration, "clips": src.next_clip, "settings": src.settings,
+                "entries": entries, "features": features, "keyframes": keyframes,
+            }  # fmt: skip
+    return out
+
+
+def crash_on_marked(video: str, shard_dir: str, config) -> str:
+    """Worker that dies (no exception, the process exits) on videos whose name contains ``crash``."""
+    if "crash" in Path(video).name:
+        os._exit(3)
+    return encode_to_shard(video, shard_dir, config)
+
+
+def crash_once(video: str, shard_dir: str, config) -> str:
+    """Worker that dies the first time it meets a video (a marker file beside the shard says it did)."""
+    marker = Path(shard_dir).with_name(Path(shard_dir).name + ".crashed")
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        os._exit(3)
+    return encode_to_shard(video, shard_dir, config)
