@@ -80,7 +80,7 @@ def load_policy(name_or_checkpoint: str | Path, expect: str | None = None) -> Me
         if expect is not None:
             # A preset name fixes the kind of memory and head; sizes may differ from its defaults.
             policy_config(expect)  # unknown name: "did you mean"
-            kind = {k: v for k, v in PRESETS[expect].items() if k in ("memory", "head")}
+            kind = {k: v for k, v in PRESETS[expect].items() if k in ("memory", "head", "allocator")}
             stored = _stored_config(path)
             if kind.get("head") != "random" and stored.head != "random":
                 kind.pop("head", None)

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--env", required=True, help="environment name (tmaze, sign, multiobject, cue_reach, ...)")
-    p.add_argument("--agent", required=True, help="policy preset: bank, spatial, chunks, nomemory")
+    p.add_argument("--agent", required=True, help="policy preset: bank, spatial, spatial_learned, chunks, nomemory")
     p.add_argument("--out", help="checkpoint path (default: the cache)")
     p.add_argument("--seed", type=int, help="seed of demonstrations, weights and batches (default 0)")
     p.add_argument("--episodes", type=int, help="expert episodes to record (default 120)")
