@@ -24,6 +24,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(run=_eval_memory)
 
+    q = esub.add_parser("qa", help="video-QA benchmark files answered by the agent: accuracy overall and per type")
+    q.add_argument("--format", required=True, choices=("egoschema", "videomme", "mlvu", "lvbench", "generic"))
+    q.add_argument("--annotations", required=True, help="the benchmark's annotation file (see eval/qa_formats.py)")
+    q.add_argument("--videos", required=True, help="folder holding the benchmark's videos")
+    q.add_argument("--answers", help="EgoSchema answers {q_uid: index} (default: subset_answers.json beside it)")
+    q.add_argument("--results", help="JSONL results file; a rerun resumes it (default: in --work)")
+    q.add_argument("--work", default="vidmem-eval-qa", help="stores and results folder (default ./vidmem-eval-qa)")
+    q.add_argument("--limit", type=int, help="only the first N questions")
+    q.add_argument("--fps", type=float, default=1.0, help="frames indexed per second (default 1)")
+    q.add_argument("--no-ocr", action="store_true", help="skip on-screen text when indexing")
+    q.add_argument("--no-speech", action="store_true", help="skip speech when indexing")
+    q.add_argument("--reasoner", default="embedded", help="reasoner backend (default embedded)")
+    q.add_argument("--model", help="model of the openai/transformers reasoner")
+    q.add_argument("--budget", type=int, help="hand the reasoner exactly this many memories")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.set_defaults(run=_eval_qa)
+
     a = esub.add_parser("abstain", help="abstention: false answers on absent things, abstentions on present ones")
     a.add_argument("--videos", default="../shared/videos", help="folder with kitchen.mp4 and boats.mp4 and captions")
     a.add_argument("--questions", help="questions JSON (default eval/data/abstain_questions.json)")
@@ -97,6 +114,12 @@ def _eval_memory(args: argparse.Namespace) -> dict[str, Any]:
 
         out["needle"] = needle_cli(args, out["work"])
     return out
+
+
+def _eval_qa(args: argparse.Namespace) -> dict[str, Any]:
+    from eval.qa import run_cli
+
+    return run_cli(args)
 
 
 def _eval_abstain(args: argparse.Namespace) -> dict[str, Any]:
