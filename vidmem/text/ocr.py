@@ -20,7 +20,6 @@ One engine (two ONNX sessions) is made per process and shared (``rapid_engine``)
 
 from __future__ import annotations
 
-import difflib
 import functools
 import string
 import threading
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from vidmem.errors import TextInputError
+from vidmem.text.spans import check_choice
 
 OCR_ALPHABET = string.ascii_letters + string.digits + " .,:;!?'\"&-+/()#%$@"
 """Characters of English signs and captions; a result with any other character is dropped."""
@@ -71,10 +71,7 @@ class OCRConfig:
     max_lines: int = 1
 
     def __post_init__(self) -> None:
-        if self.engine not in OCR_ENGINES:
-            close = difflib.get_close_matches(self.engine, OCR_ENGINES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown OCR engine {self.engine!r}{hint} (known: {', '.join(OCR_ENGINES)})")
+        check_choice("OCR engine", self.engine, OCR_ENGINES)
         if not 64 <= self.det_side <= 4096:
             raise ValueError(f"det_side must be 64..4096 pixels, got {self.det_side}")
         if not 0 <= self.min_score <= 1:

@@ -20,6 +20,7 @@ Warnings are ``TextWarning`` (a ``UserWarning``) sent through ``warnings.warn``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import html
 import math
 import re
@@ -73,6 +74,14 @@ class TextSpan:
     def duration(self) -> float:
         """Length of the span in seconds."""
         return self.t_end - self.t_start
+
+
+def check_choice(what: str, value: str, known: tuple[str, ...]) -> None:
+    """Raises ``ValueError`` naming the known choices (and the closest one) when ``value`` is not one."""
+    if value not in known:
+        close = difflib.get_close_matches(value, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown {what} {value!r}{hint} (known: {', '.join(known)})")
 
 
 def clean_text(raw: str) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 
 from vidmem.errors import TextInputError, TextWarning
 from vidmem.text.numbers import number_forms
-from vidmem.text.spans import TextSpan
+from vidmem.text.spans import TextSpan, check_choice
 
 SAMPLE_RATE = 16_000
 SPEECH_ENGINES = ("faster-whisper",)
@@ -75,10 +75,7 @@ class SpeechConfig:
     chunk_seconds: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.engine not in SPEECH_ENGINES:
-            close = difflib.get_close_matches(self.engine, SPEECH_ENGINES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown speech engine {self.engine!r}{hint} (known: {', '.join(SPEECH_ENGINES)})")
+        check_choice("speech engine", self.engine, SPEECH_ENGINES)
         if self.model not in BUNDLED_MODELS and not Path(self.model).is_dir():
             close = difflib.get_close_matches(self.model, BUNDLED_MODELS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
