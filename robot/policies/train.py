@@ -39,10 +39,10 @@ class TrainConfig:
         progress: show tqdm bars (None: only when stderr is a terminal).
     """
 
-    episodes: int = 120
-    epochs: int = 25
+    episodes: int = 300
+    epochs: int = 30
     batch_size: int = 16
-    lr: float = 3e-3
+    lr: float = 5e-3
     seed: int = 0
     explore: float = 0.15
     allocator_episodes: int = 40
