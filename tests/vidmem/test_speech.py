@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -122,6 +123,14 @@ def test_no_speech_flag_turns_speech_off(talk, tmp_path):
     assert out.returncode == 0, out.stderr
     entries = json.loads(out.stdout)["entries"]
     assert "text@speech" not in entries and entries["episodic@clip"] == 11
+    # ``ask VIDEO`` indexes first, and passes the flag on
+    cmd = [sys.executable, "-m", "vidmem.cli", "ask", str(video), "", "--image", str(tmp_path / "frame.png")]
+    cv2.imwrite(str(tmp_path / "frame.png"), np.full((90, 160, 3), 128, np.uint8))
+    out = subprocess.run([*cmd, "--store", str(tmp_path / "a"), "--no-ocr", "--no-speech", "--json"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    with MemoryStore(tmp_path / "a") as s:
+        assert s.count("episodic", "clip") == 11 and s.count("text", "speech") == 0
 
 
 def test_subtitles_take_precedence_over_speech_for_the_same_time():
@@ -167,3 +176,33 @@ def test_a_segment_is_dropped_only_when_whisper_doubts_both_speech_and_words():
     assert not reader._not_speech(Seg(no_speech_prob=0.86, words=words))  # clear words under noise
     assert reader._not_speech(Seg(no_speech_prob=0.86, words=[Seg(probability=0.2)]))  # "Thank you." over hum
     assert not reader._not_speech(Seg(no_speech_prob=0.3, words=[Seg(probability=0.2)]))
+
+
+def test_an_ingest_killed_after_a_checkpoint_resumes_without_duplicating_or_losing_speech(talk, tmp_path, monkeypatch):
+    import vidmem.ingest as ingest
+    import vidmem.text.speech as speech
+
+    video, _, reference = talk
+    config = IngestConfig(commit_every=4, **NO_TEXT)
+    commit, calls = ingest._Run._commit, []
+
+    def dies_on_the_second_checkpoint(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ingest._Run, "_commit", dies_on_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        index_video(video, tmp_path / "store", config)
+    first = _speech_entries(tmp_path / "store")
+    assert len(first) == 1  # the first line was committed before the kill
+    monkeypatch.setattr(ingest._Run, "_commit", commit)
+    heard = []  # the transcript is read back from the store, not made again
+    monkeypatch.setattr(speech, "_transcribe_rest", lambda *args: heard.append(args))
+    report = index_video(video, tmp_path / "store", config)
+    assert report.status == "resumed" and not heard
+    resumed = _speech_entries(tmp_path / "store")
+    assert [(e.t_start, e.text, e.extra["words"]) for e in resumed] == [
+        (e.t_start, e.text, e.extra["words"]) for e in _speech_entries(reference)
+    ]
