@@ -167,7 +167,8 @@ def index_video(
             return _report(store, path, src.id, "already indexed", src.next_clip, 0, started, restored)
         source_id = src.id if src else store.add_source(str(path.resolve()), identity, info.duration, settings)
         if config.speech:
-            spans = with_speech(spans, store, source_id, path, resume=src is not None, progress=progress)
+            resume = src is not None
+            spans = with_speech(spans, store, source_id, path, resume, info.duration, progress=progress)
         writer = MemoryWriter(
             source_id, str(path.resolve()), encoder_id, encoder.dim, config.episodic, config.visual,
             config.semantic, spans, ocr,
@@ -414,13 +415,15 @@ def load_text_spans(path: Path, config: IngestConfig, fps: float | None, duratio
 
 
 def with_speech(
-    spans: list, store: MemoryStore, source_id: int, path: Path, resume: bool, progress: bool = False
-) -> list:
+    spans: list, store: MemoryStore, source_id: int, path: Path, resume: bool, duration: float | None = None,
+    progress: bool = False,
+) -> list:  # fmt: skip
     """``spans`` plus the video's speech, except where subtitles already cover it; time order.
 
     The transcript is kept in the store's meta (``speech:<source id>``) piece by piece, so a
     killed ingest resumes its transcription and a resumed clip loop sees the very same spans.
     """
+    from vidmem.text import validate_spans
     from vidmem.text.speech import drop_covered, transcribe_video
 
     key = f"speech:{source_id}"
@@ -433,7 +436,8 @@ def with_speech(
     state = store.get_meta(key) if resume else None
     if state is None:
         save({"done": 0.0, "complete": False, "spans": []})
-    speech = transcribe_video(path, state=state, save=save, progress=progress)
+    # an audio track longer than the picture: speech after the video's end is dropped (warned)
+    speech = validate_spans(transcribe_video(path, state=state, save=save, progress=progress), duration, path.name)
     subtitles = [s for s in spans if s.kind == "subtitle"]
     return sorted(spans + drop_covered(speech, subtitles), key=lambda s: (s.t_start, s.t_end))
 
