@@ -17,11 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--source",
         required=True,
-        help="camera index (0), RTSP/HTTP URL, a video file (played in real time) or 'browser'",
+        help="camera index (0), RTSP/HTTP URL, a video file or 'browser'",
     )
     p.add_argument("--store", help="store directory (default: a new temporary one); a restart continues it")
     p.add_argument("--loop", action="store_true", help="replay a file source when it ends")
-    p.add_argument("--fast", action="store_true", help="read a file source as fast as it decodes, not in real time")
+    p.add_argument(
+        "--realtime", action="store_true", help="play a file source at its own speed (default: as fast as it decodes)"
+    )
     p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
     p.add_argument("--clip-seconds", type=float, default=2.0, help="clip length in seconds (default 2)")
     p.add_argument("--no-ocr", action="store_true", help="do not read on-screen text from keyframes")
@@ -58,7 +60,7 @@ def _webcam(args: argparse.Namespace) -> dict[str, Any]:
 
     store = args.store or tempfile.mkdtemp(prefix="vidmem-webcam-")
     config = LiveConfig(fps=args.fps, clip_seconds=args.clip_seconds, ocr=not args.no_ocr, clip_budget=args.clip_budget)
-    live = LiveSession(store, config, loop=args.loop, realtime=not args.fast)
+    live = LiveSession(store, config, loop=args.loop, realtime=args.realtime)
     live.start(args.source)
     handle = StoreHandle(store_names([store])[0], store)
     try:
@@ -74,7 +76,8 @@ def _run_server(handles: list, live: Any, args: argparse.Namespace) -> dict[str,
 
     from vidmem.web.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vidmem").setLevel(logging.INFO)
     app = create_app(handles, live)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", ws="websockets-sansio")
     server = uvicorn.Server(config)

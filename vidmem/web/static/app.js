@@ -219,6 +219,8 @@ async function startCamera() {
   }
   const video = $("camera");
   video.srcObject = stream;
+  video.style.display = "block";
+  await video.play().catch(() => {});
   const canvas = document.createElement("canvas");
   const socket = new WebSocket(`${scheme}://${location.host}/api/live/ws`);
   socket.binaryType = "arraybuffer";
