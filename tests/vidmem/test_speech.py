@@ -75,11 +75,13 @@ def test_a_question_about_what_is_said_is_answered_from_speech(talk):
     _, manifest, store = talk
     answer = ask(store, "What is said about the bicycle?")
     top = answer.evidence[0]
-    assert top.source == "text" and "bicycle" in top.text.lower()
+    assert answer.found and top.source == "text" and "bicycle" in top.text.lower()
     assert abs(top.t_start - manifest.lines[2].t_start) < 0.5
     kitchen = next(t0 for w, t0, _ in manifest.lines[0].words if w == "kitchen")
     when = ask(store, "When does she mention the kitchen?").evidence[0]
     assert when.t_start - 0.5 <= kitchen <= when.t_end + 0.5 and "kitchen" in when.text.lower()
+    harbor = ask(store, "When does she mention the harbor?")  # "mention" is how it is asked, not what
+    assert harbor.found and abs(harbor.evidence[0].t_start - manifest.lines[1].t_start) < 0.5
 
 
 def test_noisy_speech_still_finds_the_key_words(talk, tmp_path):

@@ -386,6 +386,7 @@ def stem(word: str) -> str:
 
 _QUESTION_WORDS = frozenset(
     "many much times time video said say says shown show written write appear appears appeared happen happens happened"
+    " mention mentions mentioned mentioning talk talks talked talking speak speaks spoke spoken tell tells told"
     "".split()
 )
 _STOPWORDS = STOPWORDS | _QUESTION_WORDS
