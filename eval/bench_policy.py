@@ -2,8 +2,9 @@
 
 Latency is the wall time of one ``infer_batch`` call for one episode (encoder + memory + head),
 measured over whole episodes of each length with random observations (latency does not depend on
-the weights). A memory whose cost stays flat shows the same p50 in the first and the last 10% of
-a long episode. Training time is behaviour cloning of the given agents on a small task.
+the weights), all memory types stepping in lockstep so that load from other processes hits each
+alike. A memory whose cost stays flat shows the same p50 in the first and the last 10% of a long
+episode. Training time is behaviour cloning of the given agents on a small task.
 """
 
 from __future__ import annotations
@@ -27,19 +28,27 @@ def random_observation(spec: dict[str, tuple[tuple[int, ...], str]], rng: np.ran
     return obs
 
 
-def step_latencies(policy, length: int, seed: int = 0) -> np.ndarray:
-    """Seconds per step of one ``length``-step episode; float64 [length]."""
+def interleaved_latencies(policies: dict[str, Any], length: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seconds per step of one ``length``-step episode per policy, float64 [length] each.
+
+    The policies step in lockstep (step t of every policy before step t+1 of any), so a burst of
+    load from other processes on the shared machine hits every memory type alike.
+    """
     rng = np.random.default_rng(seed)
-    spec = policy.config.input_spec()
-    observations = [random_observation(spec, rng) for _ in range(min(length, 64))]
-    state = policy.new_state(seed=seed)
-    policy.infer_batch([observations[0]], [policy.new_state(seed=seed + 1)])  # warm-up, other episode
-    out = np.empty(length)
+    first = next(iter(policies.values()))
+    observations = [random_observation(first.config.input_spec(), rng) for _ in range(min(length, 64))]
+    for policy in policies.values():  # warm-up on another episode: first calls allocate and pick kernels
+        warm = policy.new_state(seed=seed + 1)
+        for obs in observations[:20]:
+            policy.infer_batch([obs], [warm])
+    states = {name: policy.new_state(seed=seed) for name, policy in policies.items()}
+    out = {name: np.empty(length) for name in policies}
     for t in range(length):
         obs = observations[t % len(observations)]
-        start = time.perf_counter()
-        policy.infer_batch([obs], [state])
-        out[t] = time.perf_counter() - start
+        for name, policy in policies.items():
+            start = time.perf_counter()
+            policy.infer_batch([obs], [states[name]])
+            out[name][t] = time.perf_counter() - start
     return out
 
 
@@ -47,22 +56,19 @@ def latency_table(memories: list[str], lengths: list[int], max_chunks: int = 128
     """``{memory: {length: {p50_ms, p99_ms, first10_p50_ms, last10_p50_ms, state_bytes}}}``."""
     from robot.policies import build_policy
 
-    table: dict[str, Any] = {}
-    for memory in memories:
-        policy = build_policy(memory, max_chunks=max_chunks)
-        rows = {}
-        for length in lengths:
-            lat = step_latencies(policy, length) * 1000.0
-            tenth = max(1, length // 10)
-            state = policy.new_state()
-            rows[str(length)] = {
+    policies = {memory: build_policy(memory, max_chunks=max_chunks) for memory in memories}
+    table: dict[str, Any] = {memory: {} for memory in memories}
+    for length in lengths:
+        tenth = max(1, length // 10)
+        for memory, seconds in interleaved_latencies(policies, length).items():
+            lat = seconds * 1000.0
+            table[memory][str(length)] = {
                 "p50_ms": round(float(np.percentile(lat, 50)), 3),
                 "p99_ms": round(float(np.percentile(lat, 99)), 3),
                 "first10_p50_ms": round(float(np.median(lat[:tenth])), 3),
                 "last10_p50_ms": round(float(np.median(lat[-tenth:])), 3),
-                "state_bytes": state.nbytes,
+                "state_bytes": policies[memory].new_state().nbytes,
             }
-        table[memory] = rows
     return table
 
 
