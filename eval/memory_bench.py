@@ -1,6 +1,6 @@
 """``vidmem eval memory``: retrieval benchmarks that print figures.
 
-Tasks:
+Tasks (and, per video, the memory methods side by side: ``eval.memory_compare``):
     frame-retrieval: frames taken from the video are asked back (``ask --image``); right when the
         top-1 evidence lies within 2 s of the frame's time. Runs on any video.
     caption-retrieval: questions paraphrasing a caption track are asked; right when the top-1
@@ -138,15 +138,20 @@ def load_questions(path: Path | None, video: Path) -> list[dict] | None:
 
 
 def run_cli(args) -> dict[str, Any]:
+    from eval.memory_compare import combine, compare_video, parse_boundaries
     from vidmem.errors import VidmemError
     from vidmem.ingest import IngestConfig, index_video
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidmem-eval-"))
+    options = {"boundaries": parse_boundaries(getattr(args, "boundaries", None) or []),
+               "tolerance": getattr(args, "boundary_tolerance", 1.0), "sort_pairs": getattr(args, "sort_pairs", 20),
+               "budget": getattr(args, "budget", None)}  # fmt: skip
+    fps, clip_seconds = getattr(args, "fps", 1.0), getattr(args, "clip_seconds", 2.0)
     results = []
     for i, video in enumerate(Path(v) for v in args.video):
         captions = args.captions[i] if i < len(args.captions) else None
         store = work / f"{video.stem}-store"
-        config = IngestConfig(captions=captions, ocr=True)
+        config = IngestConfig(captions=captions, ocr=True, fps=fps, clip_seconds=clip_seconds)
         started = time.perf_counter()
         report = index_video(video, store, config, reindex=True)
         entry: dict[str, Any] = {"video": str(video), "index_seconds": round(time.perf_counter() - started, 2)}
@@ -157,11 +162,17 @@ def run_cli(args) -> dict[str, Any]:
             raise VidmemError(f"no caption questions for {video.name}; pass --questions FILE")
         if questions:
             entry["caption_retrieval"] = caption_retrieval(store, questions)
+            top1 = entry["caption_retrieval"]["top1_accuracy"]
+            options["questions"] = {"vidmem_top1": top1, "items": questions}
+        entry["methods"] = compare_video(video, store, config, options)
+        options.pop("questions", None)
         entry["ocr"] = ocr_cost(video)
         results.append(entry)
         if not args.json:
             _print(entry)
-    return {"work": str(work), "results": results}
+    out = {"work": str(work), "results": results}
+    out.update(combine([Path(v).name for v in args.video], [e["methods"] for e in results]))
+    return out
 
 
 def _print(entry: dict[str, Any]) -> None:

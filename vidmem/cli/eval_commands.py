@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--needle", action="store_true", help="also the needle benchmark: transformed frames asked back")
     m.add_argument("--needle-minutes", type=float, default=60.0, help="length of the joined video (0: none)")
     m.add_argument("--needle-per-video", type=int, default=8, help="frames queried per video (default 8)")
+    m.add_argument("--boundaries", action="append", help="true event boundaries: NAME=t1,t2,... or a JSON file")
+    m.add_argument("--boundary-tolerance", type=float, default=1.0, help="seconds a boundary may be off (default 1)")
+    m.add_argument("--sort-pairs", type=int, default=20, help="SORT clip pairs per video (default 20)")
+    m.add_argument("--budget", type=int, help="vectors every method keeps per video (default: vidmem's clip count)")
+    m.add_argument("--fps", type=float, default=1.0, help="frames indexed per second (default 1)")
+    m.add_argument("--clip-seconds", type=float, default=2.0, help="clip length in seconds (default 2)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(run=_eval_memory)
 
@@ -113,6 +119,13 @@ def _eval_memory(args: argparse.Namespace) -> dict[str, Any]:
         from eval.needle import run_cli as needle_cli
 
         out["needle"] = needle_cli(args, out["work"])
+        from eval.memory_compare import attach_needle
+
+        attach_needle(out, out["needle"])
+    if not args.json:
+        from eval.memory_compare import print_methods
+
+        print_methods(out)
     return out
 
 
