@@ -2,20 +2,21 @@
 
 A learned detector (PP-OCRv6 det, small) finds text boxes at any tilt, colour and background and
 a learned recogniser (PP-OCRv6 rec, small) reads them; both ship in the rapidocr wheel and run on
-onnxruntime with one thread (on the busy 2-core machine, two threads fighting were slower, and
-ingest decodes video on the other core). The detector sees the frame scaled so its longer side is
-``det_side`` pixels (480: letters down to ~10 px tall at 360 rows are found; 736, rapidocr's
-default, cost ~2x more for little gain on video frames).
+onnxruntime with one thread (on the busy 2-core machine two threads fight, and ingest decodes
+video on the other core). The detector sees the frame scaled so its longer side is ``det_side``
+pixels. On generated signs (letters 24-72 px tall at 640x360, also at half resolution) 480 read
+every word at ~150 CPU-ms per frame; 736 (rapidocr's default) read the same at ~260 ms; 320 missed
+some (0.96) at ~90 ms.
 
-Reading costs about 0.3-1 CPU-s per 640x360 frame on the 2-core machine, so it runs only on frames
-likely to hold text: ingest reads keyframes only, and ``likely_text`` (the stroke-chain line
-finder of ``vidmem.text.text_lines``, ~5-15 ms) skips frames without a row of letter-like
-marks. Results below ``min_score`` or with characters outside ``alphabet`` (the multilingual
-recogniser also writes CJK glyphs over texture) are dropped, and so are words shorter than
-``min_word_len`` letters or digits.
+Reading costs ~150-250 CPU-ms per 640x360 frame with text, so it runs only on frames likely to
+hold text: ingest reads keyframes only, and ``likely_text`` (the stroke-chain line finder of
+``vidmem.text.text_lines``, ~5-15 ms) skips frames without a row of letter-like marks (it passed
+every sign frame and a quarter of text-free scene frames). Results below ``min_score`` or with
+characters outside ``alphabet`` (the multilingual recogniser can write CJK glyphs) are dropped,
+and so are words shorter than ``min_word_len`` letters or digits.
 
-One engine (two ONNX sessions) is made per process and shared (``rapid_engine``): each costs
-~100 MB and a second load brings nothing.
+One engine is made per process and shared (``rapid_engine``): it holds ~250 MB once it has run,
+and a second one brings nothing.
 """
 
 from __future__ import annotations
