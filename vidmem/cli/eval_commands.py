@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--long-minutes", type=float, default=30.0, help="long video for the RSS ratio (default 30)")
     b.add_argument("--encoder", default="classical")
     b.add_argument("--video", help="also measure this real video")
+    b.add_argument("--silent", action="store_true", help="generated videos without their espeak speech track")
     b.add_argument("--work", help="folder for generated videos and stores (default: temporary)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(run=_bench_ingest)
@@ -109,6 +110,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--work", help="folder for generated videos and stores (default: temporary)")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.set_defaults(run=_bench_senses)
+
+    w = bsub.add_parser("web", help="web app: warm API latency vs cold CLI, live ingest rate, RSS of a looping source")
+    w.add_argument("--minutes", type=float, default=60.0, help="generated video length (default 60)")
+    w.add_argument("--work", help="folder for the video and store, shared with bench agent (default: temporary)")
+    w.add_argument("--repeats", type=int, default=3, help="requests per question (default 3)")
+    w.add_argument("--cold-runs", type=int, default=3, help="cold CLI asks (default 3)")
+    w.add_argument("--live-seconds", type=float, default=45.0, help="seconds per live ingest rate run (default 45)")
+    w.add_argument("--soak-minutes", type=float, default=0.0, help="minutes of the looping-source RSS run (0: skip)")
+    w.add_argument("--soak-every", type=float, default=30.0, help="seconds between RSS samples (default 30)")
+    w.add_argument("--json", action="store_true", help="print one JSON object")
+    w.set_defaults(run=_bench_web)
 
 
 def _eval_memory(args: argparse.Namespace) -> dict[str, Any]:
@@ -160,7 +172,16 @@ def _bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from demos.sample_video import make_sample_video
     from eval.bench_ingest import run_cli
 
-    return run_cli(args, make_sample_video)
+    speak = None
+    if not args.silent:  # speech is on by default, so the generated videos talk
+        from demos.speech_video import RATE, check_tools, speech_track
+
+        check_tools()
+
+        def speak(lines, seconds):
+            return speech_track(lines, seconds)[0], RATE
+
+    return run_cli(args, make_sample_video, speak)
 
 
 def _bench_server(args: argparse.Namespace) -> dict[str, Any]:
@@ -175,6 +196,13 @@ def _bench_senses(args: argparse.Namespace) -> dict[str, Any]:
     from eval.bench_senses import run_cli
 
     return run_cli(args, make_speech_video, sign_frames, scene_frames)
+
+
+def _bench_web(args: argparse.Namespace) -> dict[str, Any]:
+    from demos.sample_video import make_sample_video
+    from eval.bench_web import run_cli
+
+    return run_cli(args, make_sample_video)
 
 
 def _bench_policy(args: argparse.Namespace) -> dict[str, Any]:

@@ -240,4 +240,3 @@ def store_names(roots: list[str | Path]) -> list[str]:
             name, n = f"{base}-{n}", n + 1
         names.append(name)
     return names
-
