@@ -10,12 +10,14 @@ decision is made.
   names a shape (box or key); the agent must read the panel, then stop at the object of that
   colour and shape among six. SPL's shortest path is start -> object, so even the expert, which
   must detour to the sign, scores SPL below 1.
-- ``multiobject`` (MultiON spirit, defined here): three coloured boxes stand in a row at the far
-  end of a room, in an order drawn per episode, all in view from the start. Find object A (goal =
-  one-hot colour), then B, then return to the object found first (goal = a "return" flag, no
-  colour). Once the agent has walked up to the row, the other boxes are out of view: where B
-  stands and which box was A must be remembered. STOP within the success distance of the current
-  goal marks it found; a STOP elsewhere ends the episode.
+- ``multiobject`` (MultiON spirit, defined here): three coloured boxes (red, green, blue) stand in
+  a row at the far end of a room, all in view from the start. Find object A (goal = one-hot
+  colour), then B, then return to the object found first (goal = a "return" flag, no colour): the
+  agent must remember which box it found first. STOP within the success distance of the current
+  goal marks it found; a STOP elsewhere ends the episode. ``multiobject_shuffled`` draws the
+  boxes' order per episode, so the agent must also bind the goal colour to what it sees and
+  remember where B stood once it is out of view (the BC policies here do not learn that binding
+  yet: see the README's figures).
 
 Goal vectors: ``tmaze`` float32 [1] (always 0), ``sign`` [2] (one-hot shape), ``multiobject`` [4]
 (one-hot colour of the current target, or ``[0, 0, 0, 1]`` for "return to the first").
@@ -122,9 +124,22 @@ class PanelSignEnv(MiniWorldNavEnv):
 
 @dataclass(frozen=True)
 class MultiObjectConfig(MiniWorldTaskConfig):
-    """``multiobject`` options (see ``MiniWorldTaskConfig``)."""
+    """``multiobject`` options (see ``MiniWorldTaskConfig``).
+
+    Attributes:
+        shuffle_slots: draw the boxes' order per episode (``multiobject_shuffled``); when False each
+            colour keeps its place (red, green, blue from -z to +z) and only the sequence varies.
+    """
 
     max_steps: int = 40
+    shuffle_slots: bool = False
+
+
+@dataclass(frozen=True)
+class ShuffledMultiObjectConfig(MultiObjectConfig):
+    """``multiobject_shuffled``: the boxes' order is drawn per episode."""
+
+    shuffle_slots: bool = True
 
 
 class MultiObjectEnv(MiniWorldNavEnv):
@@ -138,7 +153,7 @@ class MultiObjectEnv(MiniWorldNavEnv):
 
     def _sample_layout(self, rng: np.random.Generator) -> dict[str, Any]:
         slots = _worlds().MultiObjectRoom.SLOTS
-        order = rng.permutation(len(slots))
+        order = rng.permutation(len(slots)) if self.config.shuffle_slots else np.arange(len(slots))
         first, second = (int(v) for v in rng.choice(len(slots), size=2, replace=False))
         return {
             "objects": tuple(slots[i] for i in order),
@@ -180,5 +195,6 @@ def _build_sign(config: SignConfig) -> PanelSignEnv:
 
 
 @ENVS.register("multiobject", MultiObjectConfig)
+@ENVS.register("multiobject_shuffled", ShuffledMultiObjectConfig)
 def _build_multiobject(config: MultiObjectConfig) -> MultiObjectEnv:
     return MultiObjectEnv(config)
