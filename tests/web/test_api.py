@@ -185,3 +185,14 @@ def test_keyframe_names_outside_the_keyframes_folder_are_refused(indexed):
         with pytest.raises(StoreError, match="no keyframe"):
             handle.keyframe_file(1, name)
     assert handle.keyframe_file(1, "0000000.jpg").is_file()
+
+
+def test_many_clients_at_once_get_the_answers_one_client_gets(client, indexed):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, manifest = indexed
+    asked = [f"When does this happen: {s.caption}?" for s in manifest.scenes[:4]] * 3
+    alone = {q: client.post("/api/ask", json={"question": q}).json()["evidence"][0]["t_start"] for q in set(asked)}
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda q: client.post("/api/ask", json={"question": q}).json(), asked))
+    assert [a["evidence"][0]["t_start"] for a in together] == [alone[q] for q in asked]

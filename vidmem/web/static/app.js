@@ -37,6 +37,7 @@ function showLive(live) {
   const rate = live.frames_per_s ? `${live.frames_per_s.toFixed(1)} frames/s` : "waiting for frames";
   $("live-status").textContent = `source ${live.source} · ${live.state} · ${live.frames} frames sampled · ${live.clips} clips · ${rate}`;
   $("live-error").textContent = live.error || "";
+  $("use-camera").hidden = live.source === "browser";
   if (live.source === "browser" && !state.cameraSocket) startCamera();
 }
 
