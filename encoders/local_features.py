@@ -6,7 +6,8 @@ geometric check (one similarity transform mapping query corners onto the stored 
 true match from a look-alike. Crops, rescaling, bars and screenshots are all similarities.
 
 Both sides are prepared alike: dark borders cut off (``encoders.borders``), the picture scaled to
-``width`` pixels wide, then ORB. Keypoints spread over a grid so a crop keeps a share of them.
+``width`` pixels wide and its histogram equalised, then ORB. Keypoints spread over a grid so a
+crop keeps a share of them.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ class LocalFeatureConfig:
     """
 
     width: int = 320
-    stored: int = 96
+    stored: int = 64
     query: int = 400
     grid: int = 4
     ratio: float = 0.85
     max_distance: int = 80
     ransac_px: float = 4.0
-    min_inliers: int = 10
+    min_inliers: int = 8
 
     def __post_init__(self) -> None:
         if not 64 <= self.width <= 2048:
@@ -57,12 +58,9 @@ class LocalFeatures:
     """ORB keypoints of pictures and the geometric check between two sets of them."""
 
     def __init__(self, config: LocalFeatureConfig | None = None) -> None:
-        import cv2
-
         self.config = config or LocalFeatureConfig()
-        # A low FAST threshold keeps corners on blurred and low-contrast pictures; the grid spreads them.
-        self._orb = cv2.ORB_create(nfeatures=4 * self.config.query, fastThreshold=10, edgeThreshold=15, patchSize=15)
-        self.version = f"orb-v1:w{self.config.width}:n{self.config.stored}:g{self.config.grid}"
+        self._orbs: dict[int, object] = {}
+        self.version = f"orb-v2:w{self.config.width}:n{self.config.stored}:g{self.config.grid}"
 
     def describe(self, image: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints of one picture.
@@ -81,13 +79,28 @@ class LocalFeatures:
         h, w = picture.shape[:2]
         height = max(16, round(h * self.config.width / w))
         gray = cv2.cvtColor(np.ascontiguousarray(picture), cv2.COLOR_RGB2GRAY)
-        gray = cv2.resize(gray, (self.config.width, height), interpolation=cv2.INTER_AREA)
-        keypoints, descriptors = self._orb.detectAndCompute(gray, None)
-        if descriptors is None or not keypoints:
-            return np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
-        points = np.array([k.pt for k in keypoints], np.float32)
-        keep = _spread(points, np.array([k.response for k in keypoints]), n, self.config.grid, gray.shape)
-        return points[keep], descriptors[keep]
+        # Equalising makes corner detection indifferent to brightness and contrast shifts (a washed-out
+        # phone photo finds the corners the stored frame has) and halves look-alikes' chance inliers.
+        gray = cv2.equalizeHist(cv2.resize(gray, (self.config.width, height), interpolation=cv2.INTER_AREA))
+        orb = self._orb(n)
+        keypoints = orb.detect(gray, None)
+        if keypoints:
+            points = np.array([k.pt for k in keypoints], np.float32)
+            keep = _spread(points, np.array([k.response for k in keypoints]), n, self.config.grid, gray.shape)
+            # descriptors only for the keypoints kept: most of ingest's cost is computing them
+            keypoints, descriptors = orb.compute(gray, [keypoints[i] for i in keep])
+            if descriptors is not None and keypoints:
+                return np.array([k.pt for k in keypoints], np.float32), descriptors
+        return np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+
+    def _orb(self, n: int):
+        """An ORB detector proposing ``4 n`` corners, for ``n`` to be kept after spreading."""
+        import cv2
+
+        if n not in self._orbs:
+            # A low FAST threshold keeps corners on blurred and low-contrast pictures; the grid spreads them.
+            self._orbs[n] = cv2.ORB_create(nfeatures=4 * n, fastThreshold=10, edgeThreshold=15, patchSize=15)
+        return self._orbs[n]
 
     def match(
         self, query: tuple[np.ndarray, np.ndarray], stored: tuple[np.ndarray, np.ndarray]

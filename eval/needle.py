@@ -8,8 +8,10 @@ Two settings:
   each original appears exactly once and the rest is filler made of mirrored and recoloured copies
   (hard negatives: same colours and textures, other footage). Only the originals are queried.
 
-A query is right when the answer's first evidence is from the right video and lies within
-``TOLERANCE`` seconds of the frame's time. Figures: ``needle_recall`` per transformation, and query
+Videos that share footage with an earlier one are left out (``distinct_videos``: scene_cuts.mp4
+holds bikes.mp4 beside a chart), so every queried picture appears once. A query is right when
+the answer's first evidence is from the right video and lies within ``TOLERANCE`` seconds of the
+frame's time. Figures: ``needle_recall`` per transformation, and query
 latency p50/p99 (one warm-up query first; the store's indexes load on first use).
 """
 
@@ -54,6 +56,43 @@ def pick_queries(videos: list[Path], per_video: int, seed: int = 0) -> list[Quer
             f = min(frames, key=lambda fr: abs(fr.t - t))
             out.append(Query(video, float(f.t), f.image))
     return out
+
+
+SHARED_INLIERS = 15
+"""Median best inliers of one video's frames against another's above which the two share footage
+(bikes.mp4 inside scene_cuts.mp4 scores 24; unrelated pairs of the real videos score 0-7)."""
+
+
+def distinct_videos(videos: list[Path]) -> tuple[list[Path], dict[str, str]]:
+    """Keeps videos in order, leaving out any that shares footage with one kept before it.
+
+    Footage in two videos appears twice in the joined video, so its frames have no single right
+    answer. Returns the kept videos and ``{left out: the kept video it shares footage with}``.
+    """
+    from encoders.local_features import LocalFeatures
+    from vidmem.io import sample_frames
+
+    features = LocalFeatures()
+    frames = {v: [f.image for f in sample_frames(str(v), fps=1.0, max_side=SIZE[0])] for v in videos}
+    query = {v: [features.describe(f, features.config.query) for f in fs] for v, fs in frames.items()}
+    stored = {v: [features.describe(f) for f in fs] for v, fs in frames.items()}
+
+    def shared(a: Path, b: Path) -> bool:
+        for x, y in ((a, b), (b, a)):
+            best = [max((features.inliers(q, s) for s in stored[y]), default=0) for q in query[x]]
+            if best and float(np.median(best)) >= SHARED_INLIERS:
+                return True
+        return False
+
+    kept: list[Path] = []
+    skipped: dict[str, str] = {}
+    for v in videos:
+        twin = next((k for k in kept if shared(v, k)), None)
+        if twin is None:
+            kept.append(v)
+        else:
+            skipped[v.name] = twin.name
+    return kept, skipped
 
 
 def build_joined_video(videos: list[Path], folder: Path, minutes: float) -> tuple[Path, dict[str, float]]:
@@ -160,9 +199,10 @@ def needle_benchmark(
     """Both settings (``videos`` and, when ``minutes`` > 0, ``joined``); see the module docstring."""
     from vidmem.ingest import IngestConfig, index_video
 
-    config = IngestConfig(ocr=False, auto_subtitles=False, embedded_subtitles=False)
+    config = IngestConfig(ocr=False, speech=False, auto_subtitles=False, embedded_subtitles=False)
+    videos, skipped = distinct_videos(videos)
     queries = pick_queries(videos, per_video, seed)
-    out: dict[str, Any] = {"videos": [v.name for v in videos], "transforms": list(TRANSFORMS)}
+    out: dict[str, Any] = {"videos": [v.name for v in videos], "skipped": skipped, "transforms": list(TRANSFORMS)}
     store = work / "needle-videos-store"
     started = time.perf_counter()
     for v in videos:

@@ -26,8 +26,8 @@ GLOBAL_CANDIDATES = 24
 """Clips of the global ranking verified in stage 1."""
 VOTED_CANDIDATES = 16
 """Most-voted frames verified in stage 2."""
-STRONG_INLIERS = 24
-"""Stage 1 inliers that make stage 2 unnecessary (true matches of stage-2 queries score 20-90)."""
+STRONG_INLIERS = 20
+"""Stage 1 inliers that make stage 2 unnecessary (a look-alike frame rarely reaches 20 of 64)."""
 VOTE_DISTANCE = 56
 """Hamming distance (of 256 bits) within which a stored keypoint votes for its frame."""
 VOTE_NEIGHBOURS = 4

@@ -1,8 +1,10 @@
 """Local features kept in the store: ORB keypoints of one frame per clip, for verifying image queries.
 
-Rows are keyed by (source, time of the frame), not by entry id, so clip consolidation (which
-replaces clip entries) leaves them valid; a trigger drops a source's rows with the source. About
-96 keypoints x 36 bytes per 2 s clip: ~6 MB per video-hour.
+Frames are keyed by (source, time of the frame), not by entry id, so clip consolidation (which
+replaces clip entries) leaves them valid; a trigger drops a source's rows with the source. One row
+holds a whole ingest checkpoint's frames (times, keypoint counts, float16 x/y, 32-byte ORB
+descriptors): a row per frame (~2.3 KB) would fill a 4 KB SQLite page alone and waste ~40 %.
+About 64 keypoints x 36 bytes per 2 s clip: ~4.2 MB per video-hour.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 
 from vidmem.storage.schema import LOCAL_FEATURES_SCHEMA
 
-TABLE = "local_features"
+TABLE = "keypoints"
 
 
 @dataclass
@@ -58,31 +60,40 @@ def ensure_table(db) -> None:
             statement = ""
 
 
-def insert_features(db, source_id: int, rows: list[tuple[float, np.ndarray, np.ndarray]]) -> None:
-    """Writes ``(t, points float32 [N,2], descriptors uint8 [N,32])`` rows (inside a transaction)."""
-    db.executemany(
-        f"INSERT OR REPLACE INTO {TABLE}(source_id, t, points, descriptors) VALUES (?, ?, ?, ?)",
-        [
-            (source_id, float(t), np.asarray(p, np.float16).tobytes(), np.ascontiguousarray(d, np.uint8).tobytes())
-            for t, p, d in rows
-        ],
-    )
+def insert_features(db, source_id: int, frames: list[tuple[float, np.ndarray, np.ndarray]]) -> None:
+    """Writes ``(t, points float32 [N,2], descriptors uint8 [N,32])`` frames as one row (inside a transaction)."""
+    if not frames:
+        return
+    db.execute(
+        f"INSERT OR REPLACE INTO {TABLE}(source_id, t_first, times, counts, points, descriptors) VALUES (?,?,?,?,?,?)",
+        (
+            source_id, float(frames[0][0]), np.array([t for t, _, _ in frames], np.float64).tobytes(),
+            np.array([len(d) for _, _, d in frames], np.uint16).tobytes(),
+            np.concatenate([np.asarray(p, np.float16).reshape(-1, 2) for _, p, _ in frames]).tobytes(),
+            np.concatenate([np.asarray(d, np.uint8).reshape(-1, 32) for _, _, d in frames]).tobytes(),
+        ),
+    )  # fmt: skip
 
 
 def load_features(db) -> FeatureRows | None:
-    """All rows of the store, or None when it has none (or predates local features)."""
+    """Every stored frame of the store, or None when it has none (or predates local features)."""
     if not has_table(db):
         return None
-    rows = db.execute(f"SELECT source_id, t, points, descriptors FROM {TABLE} ORDER BY source_id, t").fetchall()
-    if not rows:
+    rows = db.execute(f"SELECT source_id, times, counts, points, descriptors FROM {TABLE} ORDER BY source_id, t_first")
+    sources, times, counts, points, descriptors = [], [], [], [], []
+    for source_id, t, c, p, d in rows:
+        times.append(np.frombuffer(t, np.float64))
+        counts.append(np.frombuffer(c, np.uint16).astype(np.int64))
+        sources.append(np.full(len(times[-1]), source_id, np.int64))
+        points.append(np.frombuffer(p, np.float16).astype(np.float32).reshape(-1, 2))
+        descriptors.append(np.frombuffer(d, np.uint8).reshape(-1, 32))
+    if not times:
         return None
-    counts = np.array([len(r[3]) // 32 for r in rows], np.int64)
-    start = np.concatenate([[0], np.cumsum(counts)])
-    points = np.frombuffer(b"".join(r[2] for r in rows), np.float16).astype(np.float32).reshape(-1, 2)
-    descriptors = np.frombuffer(b"".join(r[3] for r in rows), np.uint8).reshape(-1, 32)
+    count = np.concatenate(counts)
     return FeatureRows(
-        source_id=np.array([r[0] for r in rows], np.int64), t=np.array([r[1] for r in rows], np.float64),
-        start=start, points=points, descriptors=descriptors, owner=np.repeat(np.arange(len(rows)), counts),
+        source_id=np.concatenate(sources), t=np.concatenate(times), start=np.concatenate([[0], np.cumsum(count)]),
+        points=np.concatenate(points), descriptors=np.concatenate(descriptors),
+        owner=np.repeat(np.arange(len(count)), count),
     )  # fmt: skip
 
 
@@ -90,5 +101,7 @@ def feature_bytes(db) -> int:
     """Bytes of keypoint payload in the store (for the bytes-per-hour figure)."""
     if not has_table(db):
         return 0
-    row = db.execute(f"SELECT COALESCE(SUM(length(points) + length(descriptors)), 0) FROM {TABLE}").fetchone()
+    row = db.execute(
+        f"SELECT COALESCE(SUM(length(times) + length(counts) + length(points) + length(descriptors)), 0) FROM {TABLE}"
+    ).fetchone()
     return int(row[0])

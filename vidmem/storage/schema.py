@@ -57,18 +57,21 @@ END;
 """
 
 LOCAL_FEATURES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS local_features (
+CREATE TABLE IF NOT EXISTS keypoints (
     source_id INTEGER NOT NULL,
-    t REAL NOT NULL,
+    t_first REAL NOT NULL,
+    times BLOB NOT NULL,
+    counts BLOB NOT NULL,
     points BLOB NOT NULL,
     descriptors BLOB NOT NULL,
-    PRIMARY KEY (source_id, t)
+    PRIMARY KEY (source_id, t_first)
 );
-CREATE TRIGGER IF NOT EXISTS local_features_ad AFTER DELETE ON sources BEGIN
-    DELETE FROM local_features WHERE source_id = old.id;
+CREATE TRIGGER IF NOT EXISTS keypoints_ad AFTER DELETE ON sources BEGIN
+    DELETE FROM keypoints WHERE source_id = old.id;
 END;
 """
-"""ORB keypoints of one frame per clip (``vidmem.storage.local_features``); older stores get the table on ingest."""
+"""ORB keypoints of one frame per clip, one row per ingest checkpoint (``vidmem.storage.local_features``);
+older stores get the table on ingest."""
 SCHEMA += LOCAL_FEATURES_SCHEMA
 
 
