@@ -208,3 +208,11 @@ def test_an_ingest_killed_after_a_checkpoint_resumes_without_duplicating_or_losi
     assert [(e.t_start, e.text, e.extra["words"]) for e in resumed] == [
         (e.t_start, e.text, e.extra["words"]) for e in _speech_entries(reference)
     ]
+
+
+def test_a_segment_is_cut_into_memories_at_long_pauses():
+    from vidmem.text.speech import split_at_pauses
+
+    words = (("Meet", 1.0, 1.3), ("me.", 1.4, 1.7), ("Blue", 4.0, 4.3), ("bicycle.", 4.35, 4.9))
+    assert split_at_pauses(words, 1.0) == [words[:2], words[2:]]
+    assert split_at_pauses(words, 5.0) == [words]
