@@ -6,10 +6,11 @@ decision is made.
 - ``tmaze`` (MiniWorld's TMaze): a coloured cue box stands behind the start (green: the goal is
   the -z arm, blue: the +z arm); both arms end in identical red boxes. A memoryless agent can only
   guess an arm (50%).
-- ``sign`` (MiniWorld's Sign, shrunk): a panel in the far room shows a colour; the goal vector
-  names a shape (box or key); the agent must read the panel, then stop at the object of that
-  colour and shape among six. SPL's shortest path is start -> object, so even the expert, which
-  must detour to the sign, scores SPL below 1.
+- ``sign`` (MiniWorld's Sign, shrunk): the agent starts facing a panel that shows a colour; the goal
+  vector names a shape (box or key); it must stop at the object of that colour and shape among
+  six, two rooms away, long after the panel left its view. ``sign_far`` starts in the top room as
+  MiniWorld's Sign does, so the agent must first walk to the panel; SPL's shortest path is start
+  -> object, so there even the expert, which must detour to the panel, scores SPL below 1.
 - ``multiobject`` (MultiON spirit, defined here): three coloured boxes (red, green, blue) stand in
   a row at the far end of a room, all in view from the start. Find object A (goal = one-hot
   colour), then B, then return to the object found first (goal = a "return" flag, no colour): the
@@ -74,9 +75,23 @@ class CueTMazeEnv(MiniWorldNavEnv):
 
 @dataclass(frozen=True)
 class SignConfig(MiniWorldTaskConfig):
-    """``sign`` options (see ``MiniWorldTaskConfig``)."""
+    """``sign`` options (see ``MiniWorldTaskConfig``).
+
+    Attributes:
+        start_far: start in the top room, as MiniWorld's Sign does, so the agent must first walk to
+            the panel (``sign_far``); when False it starts in front of the panel, facing it.
+    """
+
+    max_steps: int = 40
+    start_far: bool = False
+
+
+@dataclass(frozen=True)
+class FarSignConfig(SignConfig):
+    """``sign_far``: MiniWorld's start in the top room, the panel two rooms away."""
 
     max_steps: int = 60
+    start_far: bool = True
 
 
 class PanelSignEnv(MiniWorldNavEnv):
@@ -89,14 +104,18 @@ class PanelSignEnv(MiniWorldNavEnv):
     def _make_world(self, miniworld: Any) -> Any:
         return _worlds().PanelSign(**_world_kwargs(self.config))
 
+    NEAR_STARTS = ((4, 4), (5, 4), (4, 5))  # facing +x, the panel is in view from each
+
     def _sample_layout(self, rng: np.random.Generator) -> dict[str, Any]:
-        free = [(x, z) for x in range(1, 6) for z in (1, 2)]
-        start = free[int(rng.integers(len(free)))]
+        if self.config.start_far:
+            starts, heading = [(x, z) for x in range(1, 6) for z in (1, 2)], int(rng.integers(4))
+        else:
+            starts, heading = self.NEAR_STARTS, 0
         return {
             "color": int(rng.integers(3)),
             "shape": int(rng.integers(2)),
-            "start": start,
-            "start_heading": int(rng.integers(4)),
+            "start": starts[int(rng.integers(len(starts)))],
+            "start_heading": heading,
         }
 
     def _goal_entities(self) -> list[tuple[Any, str, int]]:
@@ -111,7 +130,7 @@ class PanelSignEnv(MiniWorldNavEnv):
 
     def _on_step(self) -> None:
         if self.steps == 0:
-            self.sign_read = False
+            self.sign_read = not self.config.start_far  # near starts face the panel
         if (self.cell, self.heading) == self.SIGN_VIEW:
             self.sign_read = True
 
@@ -190,6 +209,7 @@ def _build_tmaze(config: TMazeConfig) -> CueTMazeEnv:
 
 
 @ENVS.register("sign", SignConfig)
+@ENVS.register("sign_far", FarSignConfig)
 def _build_sign(config: SignConfig) -> PanelSignEnv:
     return PanelSignEnv(config)
 

@@ -98,14 +98,23 @@ def test_expert_reaches_every_goal(envs, name):
         assert env.goals_reached() == len(env.episode.goals)
         assert env.geodesic_distance_to_goal() == 0
         assert env.steps <= env.max_steps
-        # The expert walks shortest paths except on `sign`, where reading the panel is a detour.
-        walked = sum(
-            np.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(env.trajectory, env.trajectory[1:], strict=False)
-        )
-        if name == "sign":
-            assert walked > env.episode_shortest_path()
-        else:
-            assert walked == pytest.approx(env.episode_shortest_path())
+        assert walked_metres(env) == pytest.approx(env.episode_shortest_path())  # shortest paths
+
+
+def walked_metres(env) -> float:
+    return sum(np.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(env.trajectory, env.trajectory[1:], strict=False))
+
+
+def test_sign_far_expert_detours_to_read_the_panel():
+    env = make_env("sign_far", depth=False)
+    try:
+        for seed in range(3):
+            play_expert(env, seed)
+            assert env.goals_reached() == 1
+            assert walked_metres(env) > env.episode_shortest_path()  # via the panel, not straight
+            assert ((5, 4), 0) in {(env.grid.cell(x, z), round(h / (np.pi / 2)) % 4) for x, z, h in env.trajectory}
+    finally:
+        env.close()
 
 
 def test_gps_compass_tracks_moves_in_the_start_frame(envs):
