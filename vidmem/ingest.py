@@ -75,6 +75,7 @@ class IngestConfig:
     max_side: int = 640
     backend: str = "auto"
     keypoints: bool = True
+    tokens: str | None = None  # memory-token condenser (``kmeans``, a ``.pt`` checkpoint); None: no tokens
 
     def __post_init__(self) -> None:
         if not 0 < self.fps <= 60:
@@ -93,7 +94,7 @@ class IngestConfig:
             "fps": self.fps, "clip_seconds": self.clip_seconds, "encoder": encoder_id,
             "episodic": asdict(self.episodic), "visual": asdict(self.visual), "semantic": asdict(self.semantic),
             "commit_every": self.commit_every, "ocr": self.ocr, "speech": self.speech, "max_side": self.max_side,
-            "keypoints": self.keypoints,
+            "keypoints": self.keypoints, **({"tokens": self.tokens} if self.tokens else {}),
         }  # fmt: skip
 
 
@@ -136,9 +137,11 @@ def index_video(
     Bad input raises a ``VidmemError`` before the store is touched.
     """
     from encoders import ENCODERS, TEXT_ENCODERS, text_encoder_spec
+    from encoders.condenser import build_condenser
     from vidmem.io import probe_video
 
     config = config or IngestConfig()
+    condenser = build_condenser(config.tokens) if config.tokens else None  # a bad spec fails before the store
     if encoder is None:
         ENCODERS.resolve_config(config.encoder)  # an unknown name fails before any work
     preset, fields = text_encoder_spec(config.text_encoder)
@@ -173,6 +176,7 @@ def index_video(
             source_id, str(path.resolve()), encoder_id, encoder.dim, config.episodic, config.visual,
             config.semantic, spans, ocr,
         )  # fmt: skip
+        writer.condenser = condenser
         start_clip = 0
         if src is not None and src.state is not None:
             writer.load_state(src.state)

@@ -42,12 +42,14 @@ def _wider(agent, query: str, budget: int) -> list[Hit]:
 
     k = 3 * budget
     found: list[Hit] = []
-    if agent._image_vector is not None:
-        found += agent.reader.search_vector(agent._image_vector, "episodic@clip", k)
+    vectors = [agent._image_vector] if agent._image_vector is not None else []
     if query and agent.reader.has_text:
         found += agent.reader.search_text(query, k, stores=LOCATE_STORES)
     if query and agent.encoder.has_text:
-        found += agent.reader.search_vector(agent.encoder.encode_text([query])[0], "episodic@clip", k)
+        vectors.append(agent.encoder.encode_text([query])[0])
+    for vector in vectors:  # clips, and the memory tokens of stores indexed with --tokens
+        found += agent.reader.search_vector(vector, "episodic@clip", k)
+        found += agent.reader.search_vector(vector, "tokens@clip", k)
     return found
 
 

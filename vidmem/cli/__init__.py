@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "vidmem.cli.nav_commands",
     "vidmem.cli.robot_commands",
     "vidmem.cli.web_commands",
+    "vidmem.cli.condenser_commands",
 )
 
 

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=20_000,
         help="clip memories kept per video; similar neighbours merge beyond it",
     )
+    p.add_argument("--tokens", help="also store memory tokens per clip: kmeans (training-free) or a condenser .pt")
     p.add_argument("--workers", type=int, help="videos indexed at once by local processes (default 1)")
     p.add_argument("--cluster", help="run on Ray: 'ray' (a local cluster) or ray://HOST:PORT")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -68,7 +69,7 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
     config = IngestConfig(
         fps=args.fps, clip_seconds=args.clip_seconds, encoder=args.encoder, text_encoder=args.text_encoder,
         ocr=not args.no_ocr, speech=not args.no_speech, subtitles=tuple(args.subtitles), captions=args.captions,
-        backend=args.backend, clip_budget=args.clip_budget,
+        backend=args.backend, clip_budget=args.clip_budget, tokens=args.tokens,
     )  # fmt: skip
     if _is_collection(args):
         from vidmem.cli.collection_commands import index_many

@@ -69,6 +69,8 @@ class MemoryWriter:
         self.prev_clip_vec: np.ndarray | None = None
         self.last_keyframe: str | None = None
         self.open_ocr: list | None = None  # [t_start, t_end, text, keyframe it was read from]
+        self.condenser = None  # memory tokens (encoders.condenser), set by the ingest when asked for
+        self.prev_tokens: np.ndarray | None = None  # float32 [K,D] of the previous clip
 
     def add_clips(self, clips: Sequence[Clip], frame_vectors: Sequence[np.ndarray]) -> Batch:
         """``frame_vectors[i]`` is ``float32 [T_i,D]`` for ``clips[i].frames``."""
@@ -93,8 +95,19 @@ class MemoryWriter:
             source=self.source, encoder=self.encoder, extra={"clips": 1, "index": clip.index, "_frames": vecs},
         )  # fmt: skip
         batch.entries.append(entry)
+        if self.condenser is not None:
+            batch.entries.extend(self._tokens(clip, vecs))
         batch.entries.extend(self.episodic.add(entry, novel))
         self.semantic.add(entry)
+
+    def _tokens(self, clip: Clip, vecs: np.ndarray) -> list[MemoryEntry]:
+        """The clip's K memory tokens (``tokens@clip`` entries), conditioned on the previous clip's."""
+        self.prev_tokens = self.condenser.condense(vecs, self.prev_tokens)
+        return [
+            MemoryEntry(store="tokens", scale="clip", t_start=clip.t_start, t_end=clip.t_end, vector=token,
+                        source=self.source, encoder=self.encoder, extra={"index": clip.index, "token": k})
+            for k, token in enumerate(self.prev_tokens)
+        ]  # fmt: skip
 
     def _take_spans(self, clip: Clip, batch: Batch) -> list[str]:
         """Text spans overlapping the clip; spans starting inside it become text entries."""
@@ -186,6 +199,8 @@ class MemoryWriter:
         }  # fmt: skip
         if self.prev_clip_vec is not None:
             out["writer_prev"] = self.prev_clip_vec
+        if self.prev_tokens is not None:
+            out["writer_tokens"] = self.prev_tokens
         for part in (self.episodic, self.semantic, self.keyframes, self.facts):
             out.update(part.state())
         return out
@@ -199,6 +214,7 @@ class MemoryWriter:
         )
         self.novelty.load(meta["novelty"])
         self.prev_clip_vec = state.get("writer_prev")
+        self.prev_tokens = state.get("writer_tokens")
         for part in (self.episodic, self.semantic, self.keyframes, self.facts):
             part.load_state(state)
 
