@@ -138,3 +138,34 @@ def test_train_condenser_command_then_index_with_the_checkpoint(sample_video, tm
     assert main(["index", str(video), "--store", str(tmp_path / "t"), "--tokens", "kmeens"]) == 2
     assert "did you mean 'kmeans'" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()  # a bad condenser fails before the store is made
+
+
+def test_writer_state_carries_the_previous_tokens_across_a_resume():
+    from vidmem.memory.episodic import EpisodicConfig
+    from vidmem.memory.semantic import SemanticConfig
+    from vidmem.memory.visual import VisualConfig
+    from vidmem.memory.writer import MemoryWriter
+    from vidmem.storage.schema import pack_state, unpack_state
+    from vidmem.types import Clip
+
+    rng = np.random.default_rng(3)
+
+    def writer():
+        w = MemoryWriter(1, "v.mp4", "enc:1", 32, EpisodicConfig(), VisualConfig(), SemanticConfig())
+        w.condenser = build_condenser("kmeans", tokens=4)
+        return w
+
+    def clip(i):
+        frames = rng.integers(0, 255, size=(2, 16, 16, 3), dtype=np.uint8)
+        return Clip("v.mp4", i, 2.0 * i, 2.0 * i + 2, frames, np.array([2.0 * i, 2.0 * i + 1]))
+
+    vectors = [_unit(rng.normal(size=(2, 32))) for _ in range(3)]
+    clips = [clip(i) for i in range(3)]
+    straight = writer()
+    straight.add_clips(clips[:2], vectors[:2])
+    resumed = writer()
+    resumed.load_state(unpack_state(pack_state(straight.state())))  # as the store saves it
+    expected = straight.add_clips(clips[2:], vectors[2:])
+    got = resumed.add_clips(clips[2:], vectors[2:])
+    tokens = [[e.vector for e in b.entries if e.store == "tokens"] for b in (expected, got)]
+    assert len(tokens[0]) == 4 and np.allclose(tokens[0], tokens[1])
