@@ -28,6 +28,7 @@ from vidmem.memory.novelty import unit
 from vidmem.memory.semantic import SemanticConfig
 from vidmem.memory.visual import VisualConfig
 from vidmem.memory.writer import Batch, MemoryWriter, write_keyframes
+from vidmem.process_memory import release_freed_memory
 from vidmem.repair import restore_keyframes
 from vidmem.storage.lock import source_lock
 from vidmem.storage.store import MemoryStore
@@ -257,6 +258,7 @@ class _Run:
             if self.keypoints is not None:
                 self.keypoints.flush(self.store.db, self.source_id)
             self.store.save_progress(self.source_id, next_clip, self.writer.state(), status)
+        release_freed_memory()  # OCR/text buffers of this checkpoint: keeps peak RSS flat in video length
 
     def _consolidate(self) -> None:
         """Merges the most similar neighbouring clips until the source is within its clip budget.
