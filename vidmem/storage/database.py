@@ -122,8 +122,8 @@ def _move_into_place(tmp: Path, db_path: Path) -> None:
 
 
 def is_creation_temp(path: Path) -> bool:
-    """A database another process is creating right now (ignored by the empty-directory check)."""
-    return path.name.endswith(_TEMP_SUFFIX)
+    """A database another process is creating right now, or its journal (ignored by the empty-directory check)."""
+    return path.name.startswith("store.sqlite.") and _TEMP_SUFFIX in path.name
 
 
 def open_database(db_path: Path, read_only: bool) -> tuple[sqlite3.Connection, bool]:
