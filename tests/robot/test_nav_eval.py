@@ -136,3 +136,24 @@ def test_memory_agents_come_from_the_checkpoint_cache(capsys, tmp_path, monkeypa
     code, _, err = nav_eval(capsys, "--env", "tmaze", "--agent", "spatial", "--episodes", "1")
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "another architecture" in err and "memory='bank'" in err
+
+
+def test_policy_agent_reports_what_its_memory_holds():
+    """The plot marks memory entries at the steps they were written (bank: one entry per step)."""
+    from eval.nav_eval import PolicyAgent
+    from robot.policies import build_policy
+    from robot.policies.train import config_for_env
+
+    env = make_env("tmaze", depth=False)
+    try:
+        agent = PolicyAgent("bank", build_policy(config_for_env("bank", env)))
+        obs = env.reset(0)
+        agent.reset(0)
+        for _ in range(5):
+            obs, _ = env.step(2)  # keep turning: the episode cannot end
+            agent.act(obs)
+        assert sorted(agent.memory_steps()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+        agent.reset(1)
+        assert agent.memory_steps() == []
+    finally:
+        env.close()
