@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from demos.subtitles import write_srt
+from tests.vidmem.test_pipeline import _committed_clips
 from vidmem.ingest import IngestConfig, index_video
 from vidmem.storage.store import MemoryStore
 from vidmem.text.spans import TextSpan
@@ -55,18 +56,6 @@ def _wait_for(predicate, seconds: float = 90.0, what: str = "condition"):
 def _clip_starts(store: Path) -> list[float]:
     with MemoryStore(store, read_only=True) as s:
         return [e.t_start for e in s.get_entries(s.select_ids("episodic", "clip"))]
-
-
-def _committed_clips(store: Path) -> int:
-    try:
-        db = sqlite3.connect(f"file:{store / 'store.sqlite'}?mode=ro", uri=True)
-        try:
-            row = db.execute("SELECT next_clip FROM sources").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
-    return row[0] if row else 0
 
 
 def test_a_second_writer_of_the_same_video_is_refused_naming_the_first(sample_video, tmp_path):
