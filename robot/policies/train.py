@@ -1,7 +1,7 @@
 """Behaviour cloning of memory policies from expert demonstrations, and the trained-checkpoint cache.
 
 ``train_policy(env, agent)`` records seeded expert episodes, trains the agent's architecture on
-them (truncated-free BPTT through the memory over whole episodes, batched across episodes), and
+them (backpropagation through the memory over whole episodes, batched across episodes), and
 saves the checkpoint. Checkpoints of registered agents are cached as
 ``$VIDMEM_HOME/policies/<env>-<agent>.pt`` (``VIDMEM_HOME`` defaults to ``~/.cache/vidmem``) so an
 evaluation can train on demand and reuse the result.
