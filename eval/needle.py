@@ -59,8 +59,8 @@ def pick_queries(videos: list[Path], per_video: int, seed: int = 0) -> list[Quer
 
 
 SHARED_INLIERS = 15
-"""Median best inliers of one video's frames against another's above which the two share footage
-(bikes.mp4 inside scene_cuts.mp4 scores 24; unrelated pairs of the real videos score 0-7)."""
+"""Median best inliers (96 keypoints) of one video's frames against another's above which the two
+share footage (bikes.mp4 inside scene_cuts.mp4 scores 24; unrelated pairs of the real videos 0-7)."""
 
 
 def distinct_videos(videos: list[Path]) -> tuple[list[Path], dict[str, str]]:
@@ -69,10 +69,11 @@ def distinct_videos(videos: list[Path]) -> tuple[list[Path], dict[str, str]]:
     Footage in two videos appears twice in the joined video, so its frames have no single right
     answer. Returns the kept videos and ``{left out: the kept video it shares footage with}``.
     """
-    from encoders.local_features import LocalFeatures
+    from encoders.local_features import LocalFeatureConfig, LocalFeatures
     from vidmem.io import sample_frames
 
-    features = LocalFeatures()
+    # More keypoints than a store keeps: this check decides what is asked, so it should not miss.
+    features = LocalFeatures(LocalFeatureConfig(stored=96))
     frames = {v: [f.image for f in sample_frames(str(v), fps=1.0, max_side=SIZE[0])] for v in videos}
     query = {v: [features.describe(f, features.config.query) for f in fs] for v, fs in frames.items()}
     stored = {v: [features.describe(f) for f in fs] for v, fs in frames.items()}
