@@ -41,7 +41,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
   # open_clip needs torchvision; these two releases are the pair pip may install on this kind of machine.
   .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  .venv/bin/pip install -q -e ".[clip,dev,robot]"
+  .venv/bin/pip install -q -e ".[clip,dev,robot,cluster]"
   echo "$want" > "$stamp"
 fi
 # The published openpi client pins numpy < 2, so it gets a venv of its own (the server tests drive

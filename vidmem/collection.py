@@ -204,6 +204,10 @@ def index_collection(
     config = config or IngestConfig()
     run = run or CollectionConfig()
     started = time.perf_counter()
+    if run.cluster is not None and run.cluster.startswith("ray://"):
+        from vidmem.ray_runner import check_reachable
+
+        check_reachable(run.cluster, run.connect_timeout)  # before anything is created
     videos, failures = expand_inputs(items, store_dir)
     readable = _probe_all(videos, config, failures)
     if not readable:  # nothing to do: an error, and the store is not touched
@@ -319,58 +323,84 @@ def _run_pool(
     store: MemoryStore, todo: list, config: IngestConfig, run: CollectionConfig, reindex: bool, tracker: _Progress,
     encode: Callable,
 ) -> None:  # fmt: skip
-    """At most ``run.workers`` videos in flight, so a dying worker costs retries only to those."""
+    """At most ``run.workers`` videos in flight.
+
+    When a worker process dies the pool breaks and every video in flight fails with it, so those
+    videos are run again one at a time: a death there is the video's own, and is retried once.
+    """
     import multiprocessing
 
     for var in THREAD_VARS:  # inherited by the workers: N busy processes, one thread each
         os.environ.setdefault(var, "1")
-    attempts: dict[str, int] = {}
-    queue = list(todo)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads and SQLite
-    while queue:
-        with ProcessPoolExecutor(max_workers=run.workers, mp_context=context) as pool:
+    queue, alone = list(todo), []
+    deaths: dict[str, int] = {}
+    while queue or alone:
+        workers = 1 if alone else run.workers
+        batch = alone if alone else queue
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             running: dict = {}
-            while queue or running:
-                while queue and len(running) < run.workers:
-                    video, identity = queue.pop(0)
-                    shard = store.root / SHARDS_DIR / identity
-                    if reindex and shard.exists():
-                        shutil.rmtree(shard)
-                    fut = pool.submit(encode, str(video), str(shard), config)
-                    running[fut] = (video, identity)
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                broken = False
-                for fut in done:
-                    video, identity = running.pop(fut)
-                    broken |= _collect(store, fut, video, identity, attempts, run.retries, queue, tracker)
-                if broken:
-                    for fut in list(running):  # the pool is gone: everything in flight died with it
-                        video, identity = running.pop(fut)
-                        _collect(store, fut, video, identity, attempts, run.retries, queue, tracker)
+            while batch or running:
+                if not _submit(pool, batch, running, workers, encode, store, config, reindex):
+                    alone += list(running.values())  # broke between two waits: nothing in flight survives
                     break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                died = [running[f] for f in done if _died(f)]
+                for fut in done:
+                    if not _died(fut):
+                        _collect(store, fut, *running[fut], tracker)
+                    del running[fut]
+                if not died:
+                    continue
+                if workers == 1:  # alone: this video killed its worker
+                    video, identity = died[0]
+                    deaths[identity] = deaths.get(identity, 0) + 1
+                    if deaths[identity] > run.retries:
+                        reason = f"worker process died ({deaths[identity]} tries)"
+                        tracker.add(VideoResult(str(video), "failed", reason))
+                    else:
+                        alone.append((video, identity))
+                else:  # the pool is gone: whatever was in flight is run again, one at a time
+                    alone += died + list(running.values())
+                break
 
 
-def _collect(store, fut, video, identity, attempts, retries, queue, tracker) -> bool:
-    """Handles one finished worker future; returns True when the pool broke."""
+def _submit(pool, batch: list, running: dict, workers: int, encode, store, config, reindex: bool) -> bool:
+    """Fills the pool up to ``workers`` videos in flight; False when the pool is already broken."""
+    while batch and len(running) < workers:
+        video, identity = batch[0]
+        try:
+            fut = pool.submit(encode, str(video), str(_shard(store, identity, reindex)), config)
+        except BrokenProcessPool:
+            return False
+        running[fut] = batch.pop(0)
+    return True
+
+
+def _shard(store: MemoryStore, identity: str, reindex: bool) -> Path:
+    shard = store.root / SHARDS_DIR / identity
+    if reindex and shard.exists():
+        shutil.rmtree(shard)
+    return shard
+
+
+def _died(fut) -> bool:
+    return isinstance(fut.exception(), BrokenProcessPool)
+
+
+def _collect(store: MemoryStore, fut, video: Path, identity: str, tracker: _Progress) -> None:
+    """Merges a finished worker's shard, or reports the video with the worker's error."""
     try:
         shard = Path(fut.result())
-    except BrokenProcessPool:
-        attempts[identity] = attempts.get(identity, 0) + 1
-        if attempts[identity] > retries:
-            tracker.add(VideoResult(str(video), "failed", f"worker process died ({attempts[identity]} tries)"))
-        else:
-            queue.append((video, identity))
-        return True
     except Exception as exc:
         tracker.add(VideoResult(str(video), "failed", _reason(exc)))
-        return False
+        return
     try:
         merge_shard(store, shard, identity)
     except Exception as exc:
         tracker.add(VideoResult(str(video), "failed", f"cannot merge its shard: {_reason(exc)}"))
-        return False
+        return
     tracker.add(_indexed(store, video, identity, "indexed"))
-    return False
 
 
 def merge_shard(store: MemoryStore, shard: Path, identity: str) -> int:

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 from vidmem.collection import encode_to_shard
+from vidmem.storage.local_features import TABLE as FEATURES_TABLE
+from vidmem.storage.shards import feature_columns
 from vidmem.storage.store import MemoryStore
 
 COLUMNS = "store, scale, t_start, t_end, vector, frames, tvector, keyframe, text, encoder, extra"
@@ -27,8 +29,9 @@ def store_content(root: Path) -> dict[str, dict]:
             prefix = f"{src.id}/"
             rows = store.db.execute(f"SELECT {COLUMNS} FROM entries WHERE source_id=? ORDER BY id", (src.id,))
             entries = [tuple(r[:7]) + ((r[7] or "").removeprefix(prefix),) + tuple(r[8:]) for r in rows]
+            columns = ", ".join(feature_columns(store.db)) or "NULL"
             features = store.db.execute(
-                "SELECT t, points, descriptors FROM local_features WHERE source_id=? ORDER BY t", (src.id,)
+                f"SELECT {columns} FROM {FEATURES_TABLE} WHERE source_id=? ORDER BY rowid", (src.id,)
             ).fetchall()
             folder = store.root / "keyframes" / str(src.id)
             keyframes = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.jpg"))}
@@ -54,3 +57,21 @@ def crash_once(video: str, shard_dir: str, config) -> str:
         marker.touch()
         os._exit(3)
     return encode_to_shard(video, shard_dir, config)
+
+
+def differences(a: dict[str, dict], b: dict[str, dict]) -> list[str]:
+    """Where two ``store_content`` results differ: ``video field [row, column]`` lines (empty when equal)."""
+    out = [f"only in one store: {p}" for p in sorted(set(a) ^ set(b))]
+    for path in sorted(set(a) & set(b)):
+        for key in a[path]:
+            x, y = a[path][key], b[path][key]
+            if x == y:
+                continue
+            if key in ("entries", "features") and len(x) == len(y):
+                cells = [
+                    (i, j) for i, (r, s) in enumerate(zip(x, y, strict=True)) for j in range(len(r)) if r[j] != s[j]
+                ]
+                out.append(f"{Path(path).name} {key} differ at [row, column] {cells[:5]}")
+            else:
+                out.append(f"{Path(path).name} {key}: {str(x)[:120]} != {str(y)[:120]}")
+    return out

@@ -122,6 +122,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--json", action="store_true", help="print one JSON object")
     w.set_defaults(run=_bench_web)
 
+    c = bsub.add_parser("collection", help="collection indexing (1, 2 workers, Ray) and the compressed index at 1.8 M")
+    c.add_argument("--videos", type=int, default=20, help="generated videos (default 20)")
+    c.add_argument("--minutes", type=float, default=15.0, help="minutes per video (default 15: 5 hours in all)")
+    c.add_argument("--video-fps", type=float, default=2.0, help="frame rate of the generated videos (default 2)")
+    c.add_argument("--clips", type=int, default=1_800_000, help="synthetic clip vectors (default 1.8 M: 1,000 h)")
+    c.add_argument("--asks", type=int, default=30, help="questions asked across the collection (default 30)")
+    c.add_argument("--only", choices=("collection", "compressed"), help="run one part only")
+    c.add_argument("--work", help="folder for generated videos and stores (default: temporary)")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(run=_bench_collection)
+
 
 def _eval_memory(args: argparse.Namespace) -> dict[str, Any]:
     from eval.memory_bench import run_cli
@@ -209,3 +220,19 @@ def _bench_policy(args: argparse.Namespace) -> dict[str, Any]:
     from eval.bench_policy import run_cli
 
     return run_cli(args)
+
+
+def _bench_collection(args: argparse.Namespace) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    from eval.bench_collection import run_bench
+
+    parts = (args.only,) if args.only else ("collection", "compressed")
+    with tempfile.TemporaryDirectory(prefix="vidmem-bench-collection-") as tmp:
+        out = run_bench(Path(args.work or tmp), args.videos, args.minutes, args.video_fps, args.clips, args.asks, parts)
+    if not args.json:
+        import json
+
+        print(json.dumps(out, indent=2))
+    return out

@@ -118,6 +118,10 @@ class VectorIndex:
         """Inverse of :meth:`to_bytes`; raises ``RuntimeError`` on bytes faiss cannot read."""
         faiss = _faiss()
         raw = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        if isinstance(faiss.downcast_index(raw), faiss.IndexIVFPQ):  # a large group's compressed index
+            from vidmem.storage.ivfpq import CompressedIndex
+
+            return CompressedIndex.from_raw(raw)
         return cls._wrap(raw, use_gpu)
 
     def save(self, path: Path) -> None:

@@ -34,7 +34,8 @@ class SourceRecords:
         next_clip: clips read.
         entries: entry rows in id order (columns of ``ENTRY_COLUMNS``; keyframe names relative to
             the source's keyframe folder, without the shard's source id).
-        features: local-feature rows ``(t, points bytes, descriptors bytes)``.
+        feature_columns: the columns of the store's local-features table (``source_id`` left out).
+        features: local-feature rows, values of ``feature_columns``.
         keyframes: JPEG bytes by file name inside the source's keyframe folder.
         meta: the store-level records the memories depend on (``encoder``, ``text_encoder``) and
             the source's speech transcript (``speech``).
@@ -46,6 +47,7 @@ class SourceRecords:
     settings: dict[str, Any]
     next_clip: int
     entries: list[tuple] = field(default_factory=list)
+    feature_columns: tuple[str, ...] = ()
     features: list[tuple] = field(default_factory=list)
     keyframes: dict[str, bytes] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -54,7 +56,8 @@ class SourceRecords:
     def nbytes(self) -> int:
         """Approximate size of the records (what crosses a process or network boundary)."""
         blobs = sum(len(v) for row in self.entries for v in row if isinstance(v, bytes | str))
-        return blobs + sum(len(p) + len(d) for _, p, d in self.features) + sum(map(len, self.keyframes.values()))
+        features = sum(len(v) for row in self.features for v in row if isinstance(v, bytes))
+        return blobs + features + sum(map(len, self.keyframes.values()))
 
 
 def export_source(store: MemoryStore, fingerprint: str) -> SourceRecords:
@@ -73,17 +76,19 @@ def export_source(store: MemoryStore, fingerprint: str) -> SourceRecords:
         if row[KEYFRAME_COLUMN]:
             row[KEYFRAME_COLUMN] = row[KEYFRAME_COLUMN].removeprefix(prefix)
         entries.append(tuple(row))
-    features = []
-    if has_table(store.db):
-        sql = f"SELECT t, points, descriptors FROM {FEATURES_TABLE} WHERE source_id=? ORDER BY t"
+    features: list[tuple] = []
+    columns = feature_columns(store.db)
+    if columns:
+        sql = f"SELECT {', '.join(columns)} FROM {FEATURES_TABLE} WHERE source_id=? ORDER BY rowid"
         features = [tuple(r) for r in store.db.execute(sql, (src.id,))]
     folder = store.root / "keyframes" / str(src.id)
     keyframes = {p.name: p.read_bytes() for p in sorted(folder.glob("*.jpg"))} if folder.is_dir() else {}
     meta = {key: store.get_meta(key) for key in ("encoder", "text_encoder")}
     meta["speech"] = store.get_meta(f"speech:{src.id}")
     return SourceRecords(
-        src.path, src.fingerprint, src.duration, src.settings, src.next_clip, entries, features, keyframes, meta
-    )
+        src.path, src.fingerprint, src.duration, src.settings, src.next_clip, entries, columns, features, keyframes,
+        meta,
+    )  # fmt: skip
 
 
 def import_source(store: MemoryStore, records: SourceRecords) -> int:
@@ -119,6 +124,13 @@ def import_source(store: MemoryStore, records: SourceRecords) -> int:
         return source_id
 
 
+def feature_columns(db) -> tuple[str, ...]:
+    """Columns of the local-features table other than ``source_id`` (empty when the store has none)."""
+    if not has_table(db):
+        return ()
+    return tuple(r[1] for r in db.execute(f"PRAGMA table_info({FEATURES_TABLE})") if r[1] != "source_id")
+
+
 def _check_meta(store: MemoryStore, meta: dict[str, Any]) -> None:
     for key in ("encoder", "text_encoder"):
         mine, theirs = store.get_meta(key), meta.get(key)
@@ -152,8 +164,12 @@ def _insert(store: MemoryStore, source_id: int, records: SourceRecords) -> None:
     store.db.executemany(f"INSERT INTO entries(source_id, {ENTRY_COLUMNS}) VALUES ({marks})", rows)
     if records.features:
         ensure_table(store.db)
+        columns = records.feature_columns
+        if feature_columns(store.db) != columns:
+            raise StoreError(f"store {store.root} keeps local features in another layout than the worker's vidmem")
+        marks = ",".join("?" * (len(columns) + 1))
         store.db.executemany(
-            f"INSERT OR REPLACE INTO {FEATURES_TABLE}(source_id, t, points, descriptors) VALUES (?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO {FEATURES_TABLE}(source_id, {', '.join(columns)}) VALUES ({marks})",
             [(source_id, *r) for r in records.features],
         )
     if records.meta.get("speech") is not None:

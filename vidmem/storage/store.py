@@ -13,6 +13,7 @@ its last checkpoint and resumes from there.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import time
@@ -28,6 +29,7 @@ from vidmem.memory.facts import STOPWORDS
 from vidmem.storage.database import create_database, is_creation_temp, open_database, recognise_store
 from vidmem.storage.index import VectorIndex
 from vidmem.storage.index_files import IndexFiles
+from vidmem.storage.ivfpq import COMPRESS_THRESHOLD, build_compressed
 from vidmem.storage.schema import (
     DB_NAME,
     SCHEMA_VERSION,
@@ -318,6 +320,10 @@ class MemoryStore:
         if index is None:
             index = self._build_index(column, where, args, int(signature[0]))
             files.save(group, signature, index)
+        if getattr(index, "kind", "") == "ivfpq":  # compressed: re-rank its candidates from float16 vectors
+            from vidmem.storage.ivfpq import vectors_by_id
+
+            index.fetch = functools.partial(vectors_by_id, self.db, column)
         self._indexes[group] = index
         return index
 
@@ -330,6 +336,8 @@ class MemoryStore:
         return "vector", "WHERE vector IS NOT NULL AND store=?", (store,)
 
     def _build_index(self, column: str, where: str, args: tuple, n: int) -> VectorIndex:
+        if n > COMPRESS_THRESHOLD:
+            return build_compressed(self.db, column, where, args, n)
         index = None
         cur = self.db.execute(f"SELECT id, {column} FROM entries {where} ORDER BY id", args)
         while rows := cur.fetchmany(4096):
