@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +139,15 @@ def run(
         "missing_videos": missing,
         "missing_questions": sum(len(by_video[n]) for n in missing),
         "abstained": sum(1 for i in items if i.uid in rows and not rows[i.uid]["found"]),
+        **_errors(items, rows),
         **summarise(items, rows),
     }
+
+
+def _errors(items: list[QAItem], rows: dict[str, dict]) -> dict[str, Any]:
+    """How many questions failed, and the commonest reason (a store without text fails them all)."""
+    reasons = Counter(rows[i.uid]["error"] for i in items if i.uid in rows and rows[i.uid].get("error"))
+    return {"errors": sum(reasons.values()), "commonest_error": reasons.most_common(1)[0][0] if reasons else None}
 
 
 def run_cli(args) -> dict[str, Any]:
@@ -150,7 +157,7 @@ def run_cli(args) -> dict[str, Any]:
     from vidmem.agent.agent import AgentConfig
     from vidmem.ingest import IngestConfig
 
-    ingest = IngestConfig(fps=args.fps, ocr=not args.no_ocr, speech=not args.no_speech)
+    ingest = IngestConfig(fps=args.fps, encoder=args.encoder, ocr=not args.no_ocr, speech=not args.no_speech)
     out = run(
         args.format, Path(args.annotations), Path(args.videos), Path(args.work),
         Path(args.results) if args.results else None, Path(args.answers) if args.answers else None,
@@ -165,4 +172,6 @@ def run_cli(args) -> dict[str, Any]:
             print(f"  {t:<28} {v['accuracy']:.3f} ({v['n']})")
         for name in out["missing_videos"]:
             print(f"  missing video: {name}")
+        if out["errors"]:
+            print(f"  {out['errors']} questions failed (counted wrong); commonest: {out['commonest_error']}")
     return out

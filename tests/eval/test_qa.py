@@ -137,6 +137,7 @@ def test_eval_qa_runs_every_format_resumes_and_names_missing_videos(tmp_path, sa
         assert out["scored"] == len(scored)
         assert out["accuracy"] == (round(sum(scored) / len(scored), 4) if scored else None)
         assert all(r["choice"] is None or 0 <= r["choice"] < 5 for r in rows)
+        assert out["errors"] == 0  # the subtitles give the store a text channel
         # a rerun asks nothing again: every answered question comes from the results file
         assert main(argv) == 0
         again = json.loads(capsys.readouterr().out)
@@ -151,3 +152,18 @@ def test_missing_videos_folder_is_an_error(tmp_path, capsys):
         main(["eval", "qa", "--format", "generic", "--annotations", str(path), "--videos", str(tmp_path / "no")]) == 2
     )
     assert "videos folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_store_that_cannot_answer_text_counts_wrong_and_says_why(tmp_path, sample_video, capsys):
+    video, _ = sample_video(duration=30.0, fps=5.0, scene_seconds=10.0)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(video, videos / "vid1.mp4")  # no subtitles, no OCR: nothing text can reach
+    path, _ = _write_all_formats(tmp_path / "ann")["mlvu"]
+    argv = ["eval", "qa", "--format", "mlvu", "--annotations", str(path), "--videos", str(videos),
+            "--work", str(tmp_path / "w"), "--no-ocr", "--no-speech", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["errors"] == out["answered"] == 2 and out["accuracy"] == 0.0
+    assert "no text channel" in out["commonest_error"]

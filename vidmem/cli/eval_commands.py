@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--work", default="vidmem-eval-qa", help="stores and results folder (default ./vidmem-eval-qa)")
     q.add_argument("--limit", type=int, help="only the first N questions")
     q.add_argument("--fps", type=float, default=1.0, help="frames indexed per second (default 1)")
+    q.add_argument("--encoder", default="classical", help="visual encoder (clip-b32 lets text reach pictures)")
     q.add_argument("--no-ocr", action="store_true", help="skip on-screen text when indexing")
     q.add_argument("--no-speech", action="store_true", help="skip speech when indexing")
     q.add_argument("--reasoner", default="embedded", help="reasoner backend (default embedded)")
