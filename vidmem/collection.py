@@ -114,7 +114,7 @@ class CollectionReport:
         }  # fmt: skip
 
 
-def expand_inputs(items: Sequence[str], store_dir: str | Path) -> tuple[list[Path], list[VideoResult]]:
+def expand_inputs(items: Sequence[str]) -> tuple[list[Path], list[VideoResult]]:
     """Video files named by ``items`` (files, folders, ``@list.txt``), in order, without repeats.
 
     Returns:
@@ -125,7 +125,7 @@ def expand_inputs(items: Sequence[str], store_dir: str | Path) -> tuple[list[Pat
     failures: list[VideoResult] = []
     for item in items:
         if item.startswith("@"):
-            listed, bad = _read_list(Path(item[1:]), Path(store_dir))
+            listed, bad = _read_list(Path(item[1:]))
             videos += listed
             failures += bad
         elif Path(item).is_dir():
@@ -143,7 +143,7 @@ def expand_inputs(items: Sequence[str], store_dir: str | Path) -> tuple[list[Pat
     return unique, failures
 
 
-def _read_list(list_file: Path, store_dir: Path) -> tuple[list[Path], list[VideoResult]]:
+def _read_list(list_file: Path) -> tuple[list[Path], list[VideoResult]]:
     try:
         lines = list_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -155,7 +155,7 @@ def _read_list(list_file: Path, store_dir: Path) -> tuple[list[Path], list[Video
             continue
         if "://" in entry:
             try:
-                videos.append(download(entry, store_dir / DOWNLOADS_DIR))
+                videos.append(download(entry, downloads_folder()))
             except (OSError, ValueError) as exc:
                 failures.append(VideoResult(entry, "failed", f"cannot download: {exc}"))
             continue
@@ -166,6 +166,14 @@ def _read_list(list_file: Path, store_dir: Path) -> tuple[list[Path], list[Video
         else:
             failures.append(VideoResult(entry, "failed", "not found" if not path.exists() else "not a file"))
     return videos, failures
+
+
+def downloads_folder() -> Path:
+    """Where listed URLs are fetched: ``$VIDMEM_HOME/downloads`` (default ``~/.cache/vidmem/downloads``).
+
+    Not inside the store: a new store's directory must be empty when it is created.
+    """
+    return Path(os.environ.get("VIDMEM_HOME", Path.home() / ".cache" / "vidmem")) / DOWNLOADS_DIR
 
 
 def download(url: str, folder: Path, timeout: float = 30.0) -> Path:
@@ -208,7 +216,7 @@ def index_collection(
         from vidmem.ray_runner import check_reachable
 
         check_reachable(run.cluster, run.connect_timeout)  # before anything is created
-    videos, failures = expand_inputs(items, store_dir)
+    videos, failures = expand_inputs(items)
     readable = _probe_all(videos, config, failures)
     if not readable:  # nothing to do: an error, and the store is not touched
         raise VidmemError(_nothing_readable(items, failures))

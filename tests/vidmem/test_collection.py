@@ -60,18 +60,21 @@ def test_parallel_workers_build_the_sequential_store(sequential, library, tmp_pa
     assert not (store / "shards").exists()  # merged shards are removed
 
 
-def test_list_reports_missing_and_undecodable_videos_and_goes_on(library, tmp_path, capsys):
+def test_list_reports_missing_and_undecodable_videos_and_goes_on(library, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VIDMEM_HOME", str(tmp_path / "home"))
     garbage = tmp_path / "broken.mp4"
     garbage.write_bytes(os.urandom(4096))
     listing = tmp_path / "videos.txt"
     listing.write_text(
         f"# my videos\n\n{library / 'a.mp4'}\n{library / 'nope.mp4'}\n  {garbage.name}  \n{library / 'sub/d.mp4'}\n"
+        f"{(library / 'c.mp4').as_uri()}\n"
     )
     store = tmp_path / "store"
     code = main(["index", f"@{listing}", "--store", str(store), "--no-ocr", "--no-speech", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert out["counts"] == {"indexed": 2, "failed": 2}
+    assert out["counts"] == {"indexed": 3, "failed": 2}
+    assert len(list((tmp_path / "home" / "downloads").glob("*-c.mp4"))) == 1  # a URL is fetched, then indexed
     reasons = {Path(f["video"]).name: f["reason"] for f in out["failures"]}
     assert reasons["nope.mp4"] == "not found"
     assert "broken.mp4" in reasons and reasons["broken.mp4"]  # the decoder's reason, by name
@@ -81,7 +84,7 @@ def test_list_reports_missing_and_undecodable_videos_and_goes_on(library, tmp_pa
     by_name = {Path(s["path"]).name: s for s in info["sources"]}
     assert {n: s["status"] for n, s in by_name.items()} == {
         "a.mp4": "complete", "d.mp4": "complete", "broken.mp4": "failed", "nope.mp4": "failed",
-    }  # fmt: skip
+    } | {n: "complete" for n in by_name if n.endswith("-c.mp4")}  # fmt: skip
     assert by_name["a.mp4"]["clips"] == 12 and by_name["a.mp4"]["hours"] == pytest.approx(24 / 3600, abs=1e-4)
     assert by_name["a.mp4"]["bytes"] > 0 and by_name["broken.mp4"]["clips"] == 0
 
