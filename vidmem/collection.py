@@ -356,7 +356,7 @@ def _run_pool(
                 died = [running[f] for f in done if _died(f)]
                 for fut in done:
                     if not _died(fut):
-                        _collect(store, fut, *running[fut], tracker)
+                        _collect(store, fut, *running[fut], tracker, reindex)
                     del running[fut]
                 if not died:
                     continue
@@ -396,7 +396,7 @@ def _died(fut) -> bool:
     return isinstance(fut.exception(), BrokenProcessPool)
 
 
-def _collect(store: MemoryStore, fut, video: Path, identity: str, tracker: _Progress) -> None:
+def _collect(store: MemoryStore, fut, video: Path, identity: str, tracker: _Progress, reindex: bool) -> None:
     """Merges a finished worker's shard, or reports the video with the worker's error."""
     try:
         shard = Path(fut.result())
@@ -404,20 +404,23 @@ def _collect(store: MemoryStore, fut, video: Path, identity: str, tracker: _Prog
         tracker.add(VideoResult(str(video), "failed", _reason(exc)))
         return
     try:
-        merge_shard(store, shard, identity)
+        merge_shard(store, shard, identity, replace=reindex)
     except Exception as exc:
         tracker.add(VideoResult(str(video), "failed", f"cannot merge its shard: {_reason(exc)}"))
         return
     tracker.add(_indexed(store, video, identity, "indexed"))
 
 
-def merge_shard(store: MemoryStore, shard: Path, identity: str) -> int:
-    """Imports a finished shard into ``store`` and deletes it; returns the store's source id."""
+def merge_shard(store: MemoryStore, shard: Path, identity: str, replace: bool = False) -> int:
+    """Imports a finished shard into ``store`` and deletes it; returns the store's source id.
+
+    ``replace`` rebuilds a video the store already holds complete (``--reindex``).
+    """
     from vidmem.storage.shards import export_source, import_source
 
     with MemoryStore(shard, read_only=True) as part:
         records = export_source(part, identity)
-    source_id = import_source(store, records)
+    source_id = import_source(store, records, replace)
     shutil.rmtree(shard, ignore_errors=True)  # after the commit: a kill before this only leaves a copy
     return source_id
 

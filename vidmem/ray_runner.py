@@ -67,10 +67,8 @@ def run_on_ray(store, todo: list, config: IngestConfig, run, reindex: bool, trac
                 reason = f"worker died ({run.retries + 1} tries): {type(exc).__name__}"
                 tracker.add(VideoResult(str(video), "failed", reason))
                 continue
-            if reindex and (src := store.find_source(identity)) is not None:
-                store.delete_source(src.id)
             try:
-                import_source(store, records)
+                import_source(store, records, replace=reindex)
             except Exception as exc:
                 tracker.add(VideoResult(str(video), "failed", f"cannot write its records: {_reason(exc)}"))
                 continue

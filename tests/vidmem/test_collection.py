@@ -58,6 +58,9 @@ def test_parallel_workers_build_the_sequential_store(sequential, library, tmp_pa
     assert report.counts() == {"indexed": 4}
     assert store_content(store) == store_content(sequential)
     assert not (store / "shards").exists()  # merged shards are removed
+    again = index_collection([str(library / "a.mp4")], store, CONFIG, CollectionConfig(workers=2), reindex=True)
+    assert again.counts() == {"indexed": 1}  # rebuilt, not skipped
+    assert store_content(store) == store_content(sequential)
 
 
 def test_list_reports_missing_and_undecodable_videos_and_goes_on(library, tmp_path, capsys, monkeypatch):

@@ -91,12 +91,13 @@ def export_source(store: MemoryStore, fingerprint: str) -> SourceRecords:
     )  # fmt: skip
 
 
-def import_source(store: MemoryStore, records: SourceRecords) -> int:
+def import_source(store: MemoryStore, records: SourceRecords, replace: bool = False) -> int:
     """Writes a video's records into ``store`` as one complete source; returns its source id.
 
-    A complete source with the same fingerprint and settings is kept as it is (a resumed run); a
-    partial one (an interrupted single-video ingest) is replaced. Keyframe files are written before
-    the transaction that names them, so a kill in between leaves only unreferenced files.
+    A complete source with the same fingerprint and settings is kept as it is (a resumed run)
+    unless ``replace`` (``--reindex``); a partial one (an interrupted single-video ingest) is replaced.
+    Keyframe files are written before the transaction that names them, so a kill in between leaves
+    only unreferenced files.
 
     Raises:
         StoreError: the store was built with another encoder, or holds this video with other settings.
@@ -104,7 +105,7 @@ def import_source(store: MemoryStore, records: SourceRecords) -> int:
     with source_lock(store.root, records.fingerprint, records.path):
         _check_meta(store, records.meta)
         src = store.find_source(records.fingerprint)
-        if src is not None and src.status == "complete":
+        if src is not None and src.status == "complete" and not replace:
             if src.settings != records.settings:
                 raise StoreError(f"{records.path} is already in {store.root} with other settings")
             return src.id
