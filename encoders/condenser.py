@@ -195,6 +195,15 @@ def condenser_id(condenser: Condenser) -> dict[str, Any]:
     return {"name": condenser.name, "tokens": condenser.tokens, "config": asdict(config) if config else {}}
 
 
+def coverage(condenser: Condenser, clips: list[np.ndarray]) -> float:
+    """Mean over a stream's frames of the cosine to the nearest token of their clip (tokens streamed)."""
+    previous, scores = None, []
+    for frames in clips:
+        previous = condenser.condense(frames, previous)
+        scores.extend((_unit(frames) @ previous.T).max(axis=1).tolist())
+    return round(float(np.mean(scores)), 4)
+
+
 def train_condenser(
     videos: list[list[np.ndarray]], tokens: int = 8, epochs: int = 30, seed: int = 0, out: str | Path | None = None,
     **net: Any,

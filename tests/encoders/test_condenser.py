@@ -117,10 +117,12 @@ def test_train_condenser_command_then_index_with_the_checkpoint(sample_video, tm
 
     video, _ = sample_video(duration=20.0, fps=5.0, scene_seconds=10.0)
     ckpt = tmp_path / "c.pt"
-    argv = ["train-condenser", "--video", str(video), "--out", str(ckpt), "--tokens", "4", "--epochs", "5", "--json"]
+    argv = ["train-condenser", "--video", str(video), "--out", str(ckpt), "--tokens", "4", "--epochs", "5",
+            "--holdout", str(video), "--json"]  # fmt: skip
     assert main(argv) == 0
     trained = json.loads(capsys.readouterr().out)
     assert ckpt.is_file() and trained["tokens"] == 4 and trained["clips"] == 10
+    assert trained["holdout_coverage"]["kmeans"] > 0.9 and 0.0 < trained["holdout_coverage"]["learned"] <= 1.0
     argv = [
         "index",
         str(video),
