@@ -12,6 +12,7 @@ reported; a task that raises (an unreadable video) is reported at once with its 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -88,11 +89,12 @@ def _connect(ray, run) -> bool:
         ray.init(
             num_cpus=run.workers if run.workers > 1 else os.cpu_count(), include_dashboard=False,
             log_to_driver=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, runtime_env=env,
+            logging_level=logging.ERROR,  # Ray's own INFO/WARNING lines would break the CLI's one-line output
         )  # fmt: skip
         return True
     check_reachable(run.cluster, run.connect_timeout)
     try:
-        ray.init(address=run.cluster, runtime_env=env, log_to_driver=False)
+        ray.init(address=run.cluster, runtime_env=env, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as exc:
         raise VidmemError(f"cannot join the Ray cluster at {run.cluster}: {' '.join(str(exc).split())}") from None
     return True
