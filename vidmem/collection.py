@@ -221,10 +221,9 @@ def index_collection(
     if not readable:  # nothing to do: an error, and the store is not touched
         raise VidmemError(_nothing_readable(items, failures))
     report = CollectionReport(str(Path(store_dir)), run.workers, run.cluster, list(failures))
-    tracker = _Progress(report, len(videos) + len(failures), started, progress)
+    tracker = _Progress(report, len(readable) + len(failures), started, progress)
     with MemoryStore(store_dir, create=True) as store:
-        videos = readable
-        todo = _plan(store, videos, config, reindex, tracker)
+        todo = _plan(store, readable, config, reindex, tracker)
         if run.cluster is not None:
             from vidmem.ray_runner import run_on_ray
 
