@@ -255,22 +255,23 @@ class RetrievalAgent:
         scale = self._coarse()
         if scale is None or len(hits) < 2:
             return hits
-        windows = self.store.get_entries(self.store.select_ids("episodic", scale, *(window or (None, None))))
+        # (id, t_start, t_end) only: decoding every window's vector and metadata is most of the cost
+        windows = self.store.time_spans(self.store.select_ids("episodic", scale, *(window or (None, None))))
         if len(windows) < 2:
             return hits
         support: dict[int, float] = {}
         for h in hits:
-            for w in windows:
-                if w.t_start <= h.entry.t_start < w.t_end or (w.t_start <= h.entry.t_end <= w.t_end):
-                    support[w.id] = support.get(w.id, 0.0) + h.score
+            for wid, w0, w1 in windows:
+                if w0 <= h.entry.t_start < w1 or (w0 <= h.entry.t_end <= w1):
+                    support[wid] = support.get(wid, 0.0) + h.score
                     break
         if not support:
             return hits
         top = max(support.values())
-        boost = {w.id: support.get(w.id, 0.0) / top for w in windows}
-        span = [(w.t_start, w.t_end, boost[w.id]) for w in windows]
+        boost = {wid: support.get(wid, 0.0) / top for wid, _, _ in windows}
+        span = [(w0, w1, boost[wid]) for wid, w0, w1 in windows]
         reranked = sorted(hits, key=lambda h: -(h.score * (1.0 + 0.25 * _window_boost(h, span))))
-        strong = [[round(w.t_start, 2), round(w.t_end, 2), round(boost[w.id], 3)] for w in windows if boost[w.id] > 0]
+        strong = [[round(w0, 2), round(w1, 2), round(boost[wid], 3)] for wid, w0, w1 in windows if boost[wid] > 0]
         trace.append({"round": "context", "source": "episodic", "scale": scale, "windows": strong[:5]})
         return reranked
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,7 +129,7 @@ class MemoryReader:
         index = self.store.index(TEXT_SPACE)
         if index is None:
             return []
-        qv = self.text_encoder.encode_text([query])[0]
+        qv = query_vector(self.text_encoder, query)
         scores, ids = index.search(qv[None], k, allowed)
         return self._hits(ids[0], scores[0], "dense")
 
@@ -203,5 +205,30 @@ def term_coverage(terms: list[str], text: str) -> float:
     """Fraction of query terms found in ``text``, compared by stem."""
     if not terms:
         return 0.0
-    have = {stem(w) for w in words(text)}
+    have = _stems(text)
     return sum(stem(t) in have for t in terms) / len(terms)
+
+
+@functools.lru_cache(maxsize=65536)
+def _stems(text: str) -> frozenset[str]:
+    """Stems of the words of ``text`` (memoised: the same memories' words are checked every round)."""
+    return frozenset(stem(w) for w in words(text))
+
+
+_QUERY_VECTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Per text encoder, query vectors already computed: one question's rounds search the same words again."""
+
+
+def query_vector(text_encoder, query: str) -> np.ndarray:
+    """``float32 [D]`` unit vector of one query, encoded alone (as before the cache) and kept."""
+    cache = _QUERY_VECTORS.setdefault(text_encoder, {})
+    if query not in cache:
+        if len(cache) > 4096:
+            cache.clear()
+        cache[query] = text_encoder.encode_text([query])[0]
+    return cache[query]
+
+
+def clear_query_cache() -> None:
+    """Forgets the cached query vectors (benchmarks time each question from scratch)."""
+    _QUERY_VECTORS.clear()

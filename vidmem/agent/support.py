@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vidmem.agent.reader import Hit, MemoryReader, term_coverage
+from vidmem.agent.reader import Hit, MemoryReader, clear_query_cache, term_coverage
 from vidmem.storage.store import query_terms
 
 SUPPORT_HITS = 6
@@ -145,8 +145,9 @@ _EMBEDDINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def clear_embedding_cache() -> None:
-    """Forgets the judged texts' vectors (benchmarks time each question from scratch)."""
+    """Forgets the judged texts' and the queries' vectors (benchmarks time each question from scratch)."""
     _EMBEDDINGS.clear()
+    clear_query_cache()
 
 
 def _embed(reader: MemoryReader, texts: list[str]) -> np.ndarray:

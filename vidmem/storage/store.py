@@ -74,6 +74,9 @@ class MemoryStore:
     def __init__(self, root: str | Path, create: bool = False, read_only: bool = False) -> None:
         self.root = Path(root)
         self._indexes: dict[str, VectorIndex] = {}
+        self._reads: dict = {}  # memoised read results, valid while _reads_version holds (see _read_cache)
+        self._reads_version: tuple[int, int] | None = None
+        self._keyframe_paths: dict[str, str] = {}
         db_path = self.root / DB_NAME
         if self._check_root(create):
             self.db = create_database(db_path)
@@ -207,13 +210,37 @@ class MemoryStore:
         self.db.execute("DELETE FROM entries WHERE source_id=? AND store=? AND scale=?", (source_id, store, scale))
         self.insert_entries(source_id, entries)
 
+    def _read_cache(self) -> dict:
+        """Memoised read results, emptied whenever the database may have changed.
+
+        ``PRAGMA data_version`` changes when another connection (an ingest in another process)
+        commits; ``total_changes`` when this connection writes. A warm agent asks the same
+        filters and entries again and again: reading them once per database state saves most of
+        its SQLite time.
+        """
+        version = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
+        if version != self._reads_version:
+            self._reads, self._reads_version = {}, version
+        return self._reads
+
     def get_entries(self, ids: Sequence[int]) -> list[MemoryEntry]:
         """Entries by id, in the order given (unknown ids are left out)."""
+        return [_entry_from_row(row) for row in self._rows(ids)]
+
+    def time_spans(self, ids: Sequence[int]) -> list[tuple[int, float, float]]:
+        """(id, t_start, t_end) of entries by id, in the order given: ``get_entries`` without decoding vectors."""
+        return [(row[0], row[3], row[4]) for row in self._rows(ids)]
+
+    def _rows(self, ids: Sequence[int]) -> list[tuple]:
+        """The entries' rows (as ``_entry_from_row`` reads them) by id, in the order given, memoised."""
         if not len(ids):
             return []
         wanted = [int(i) for i in ids]
-        rows = {}
-        for chunk in _chunks(wanted, 500):
+        cached = self._read_cache().setdefault("rows", {})
+        if len(cached) > 200_000:  # bound the memory of a very long session
+            cached.clear()
+        rows = {i: cached[i] for i in wanted if i in cached}
+        for chunk in _chunks([i for i in dict.fromkeys(wanted) if i not in rows], 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.execute(
                 "SELECT e.id, e.store, e.scale, e.t_start, e.t_end, e.vector, e.keyframe, e.text, "
@@ -221,8 +248,8 @@ class MemoryStore:
                 f"WHERE e.id IN ({marks})",
                 chunk,
             ):
-                rows[row[0]] = row
-        return [_entry_from_row(rows[i]) for i in wanted if i in rows]
+                rows[row[0]] = cached[row[0]] = row
+        return [rows[i] for i in wanted if i in rows]
 
     def frame_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Per-frame vectors ``float32 [T,D]`` of clip entries that stored them, by id."""
@@ -244,11 +271,17 @@ class MemoryStore:
         with_text: bool = False,
     ) -> np.ndarray:
         """Ids of entries matching filters; a time window keeps entries overlapping it."""
-        where, args = _filters(store, scale, t_min, t_max, source_id)
-        if with_text:
-            where.append("tvector IS NOT NULL")
-        sql = "SELECT id FROM entries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY t_start"
-        return np.array([r[0] for r in self.db.execute(sql, args)], dtype=np.int64)
+        selections = self._read_cache().setdefault("select_ids", {})
+        key = (store, scale, t_min, t_max, source_id, with_text)
+        if key not in selections:
+            where, args = _filters(store, scale, t_min, t_max, source_id)
+            if with_text:
+                where.append("tvector IS NOT NULL")
+            sql = "SELECT id FROM entries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY t_start"
+            if len(selections) > 512:
+                selections.clear()
+            selections[key] = np.array([r[0] for r in self.db.execute(sql, args)], dtype=np.int64)
+        return selections[key].copy()
 
     def count(self, store: str | None = None, scale: str | None = None, source_id: int | None = None) -> int:
         where, args = _filters(store, scale, None, None, source_id)
@@ -257,12 +290,15 @@ class MemoryStore:
 
     def groups(self) -> list[tuple[str, str, int]]:
         """(store, scale, count) for every group holding entries."""
-        return [
-            (r[0], r[1], r[2])
-            for r in self.db.execute(
-                "SELECT store, scale, COUNT(*) FROM entries GROUP BY store, scale ORDER BY store, scale"
-            )
-        ]
+        cache = self._read_cache()
+        if "groups" not in cache:
+            cache["groups"] = [
+                (r[0], r[1], r[2])
+                for r in self.db.execute(
+                    "SELECT store, scale, COUNT(*) FROM entries GROUP BY store, scale ORDER BY store, scale"
+                )
+            ]
+        return list(cache["groups"])
 
     def lexical_search(
         self, query: str, k: int, allowed_ids: np.ndarray | None = None, require_all: bool = False
@@ -285,7 +321,11 @@ class MemoryStore:
         return hits[:k]
 
     def keyframe_path(self, name: str | None) -> str | None:
-        return None if not name else str((self.root / "keyframes" / name).resolve())
+        if not name:
+            return None
+        if name not in self._keyframe_paths:  # resolving walks the filesystem: once per name
+            self._keyframe_paths[name] = str((self.root / "keyframes" / name).resolve())
+        return self._keyframe_paths[name]
 
     def missing_keyframes(self, source_id: int | None = None) -> list[str]:
         """Keyframe files that entries name but ``keyframes/`` lacks (deleted by hand, a lost disk)."""
