@@ -139,6 +139,11 @@ def test_ask_searches_every_video_and_video_restricts(sequential, library, capsy
     assert everywhere["found"] and Path(everywhere["evidence"][0]["video"]).name == "b.mp4"
     assert everywhere["evidence"][0]["t_start"] <= 10.0 + 2 and everywhere["evidence"][0]["t_end"] >= 10.0
 
+    assert main(["ask", str(sequential), "when does the purple giraffe dance?", "--json"]) == 0
+    when = json.loads(capsys.readouterr().out)  # answered from occurrences, which must name their video too
+    assert when["found"] and all(e["video"] for e in when["evidence"])
+    assert Path(when["evidence"][0]["video"]).name == "b.mp4" and when["evidence"][0]["t_start"] == 10.0
+
     assert main(["ask", str(sequential), question, "--video", "a", "--json"]) == 0
     only_a = json.loads(capsys.readouterr().out)
     assert only_a["evidence"] and {Path(e["video"]).name for e in only_a["evidence"]} == {"a.mp4"}

@@ -28,7 +28,7 @@ def find_occurrences(
     if encoder.has_text and intent.target:
         return _by_vector(reader, encoder.encode_text([intent.target])[0], window), "clip-text"
     top = hits[:1]
-    return _merge([Occurrence(h.entry.t_start, h.entry.t_end, h.score, h.entry.text, h.group) for h in top]), "top-hit"
+    return _merge([_of(h) for h in top]), "top-hit"
 
 
 def _lexical(reader: MemoryReader, target: str, window) -> list[Occurrence]:
@@ -38,7 +38,7 @@ def _lexical(reader: MemoryReader, target: str, window) -> list[Occurrence]:
     pairs = reader.store.lexical_search(target, 1000, allowed, require_all=True)
     entries = reader.store.get_entries([i for i, _ in pairs])
     scores = dict(pairs)
-    return _merge([Occurrence(e.t_start, e.t_end, scores[e.id], e.text, "text") for e in entries])
+    return _merge([Occurrence(e.t_start, e.t_end, scores[e.id], e.text, "text", e.source) for e in entries])
 
 
 def _dense_text(reader: MemoryReader, target: str, window) -> list[Occurrence]:
@@ -50,7 +50,7 @@ def _dense_text(reader: MemoryReader, target: str, window) -> list[Occurrence]:
         return []
     top = hits[0].score
     keep = [h for h in hits if h.score >= max(0.5, top - 0.08)]
-    return _merge([Occurrence(h.entry.t_start, h.entry.t_end, h.score, h.entry.text, h.group) for h in keep])
+    return _merge([_of(h) for h in keep])
 
 
 def _by_vector(reader: MemoryReader, query: np.ndarray, window) -> list[Occurrence]:
@@ -69,7 +69,7 @@ def _by_vector(reader: MemoryReader, query: np.ndarray, window) -> list[Occurren
     scores = np.array([h.score for h in hits])
     cut = split_threshold(scores)
     keep = [h for h in hits if h.score >= cut]
-    return _merge([Occurrence(h.entry.t_start, h.entry.t_end, h.score, h.entry.text, h.group) for h in keep])
+    return _merge([_of(h) for h in keep])
 
 
 def split_threshold(scores: np.ndarray) -> float:
@@ -93,10 +93,15 @@ def split_threshold(scores: np.ndarray) -> float:
     return cut
 
 
+def _of(h) -> Occurrence:
+    """A hit as an occurrence (with its video, so a collection's videos stay apart)."""
+    return Occurrence(h.entry.t_start, h.entry.t_end, h.score, h.entry.text, h.group, h.entry.source)
+
+
 def _merge(occ: list[Occurrence]) -> list[Occurrence]:
     out: list[Occurrence] = []
-    for o in sorted(occ, key=lambda o: o.t_start):
-        if out and o.t_start - out[-1].t_end <= MERGE_GAP:
+    for o in sorted(occ, key=lambda o: (o.video, o.t_start)):
+        if out and o.video == out[-1].video and o.t_start - out[-1].t_end <= MERGE_GAP:
             last = out[-1]
             last.t_end = max(last.t_end, o.t_end)
             if o.score > last.score:
@@ -104,5 +109,5 @@ def _merge(occ: list[Occurrence]) -> list[Occurrence]:
             if o.text and o.text not in last.text:
                 last.text = f"{last.text} {o.text}".strip()
         else:
-            out.append(Occurrence(o.t_start, o.t_end, o.score, o.text, o.source))
-    return out
+            out.append(Occurrence(o.t_start, o.t_end, o.score, o.text, o.source, o.video))
+    return sorted(out, key=lambda o: o.t_start)

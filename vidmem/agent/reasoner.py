@@ -24,6 +24,7 @@ class Occurrence:
     score: float
     text: str = ""
     source: str = "episodic@clip"
+    video: str = ""  # the source file, so occurrences in different videos of a collection stay apart
 
 
 def fmt_time(seconds: float) -> str:
@@ -111,7 +112,7 @@ class EmbeddedReasoner:
             chosen = occ
         if kind in ("count", "when"):
             chosen = sorted(chosen, key=lambda o: -o.score)
-        occ_ev = [Evidence(o.source, o.t_start, o.t_end, o.score, o.text) for o in chosen]
+        occ_ev = [Evidence(o.source, o.t_start, o.t_end, o.score, o.text, video=o.video) for o in chosen]
         ev = _dedupe(occ_ev + evidence)[: max(n_evidence, len(occ_ev))]
         confidence = (
             min(1.0, 0.5 + 0.1 * len(occ_ev)) if kind == "count" else _confidence_scores([o.score for o in occ])
