@@ -52,3 +52,16 @@ def test_reads_see_own_writes(tmp_path: Path) -> None:
         returned = store.select_ids("text")
         returned[0] = -1  # callers may scribble on what they get: the memo is not theirs
         assert store.select_ids("text").tolist() == ids
+
+
+def test_reads_forget_rolled_back_writes(tmp_path: Path) -> None:
+    with MemoryStore(tmp_path / "store", create=True) as store:
+        sid = store.add_source("/v.mp4", "fp", 100.0, {})
+        try:
+            with store.transaction():
+                store.insert_entries(sid, [_subtitle(10.0, "the red kettle")])
+                assert _reads(store)[1] == ["the red kettle"]  # read inside the transaction
+                raise RuntimeError("the ingest fails before committing")
+        except RuntimeError:
+            pass
+        assert _reads(store) == ([], [], [])

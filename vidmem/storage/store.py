@@ -138,6 +138,7 @@ class MemoryStore:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
+            self._reads_version = None  # total_changes does not go back: forget reads of the undone writes
             raise
         self.db.execute("COMMIT")
 
