@@ -238,7 +238,7 @@ class MemoryStore:
             return []
         wanted = [int(i) for i in ids]
         cached = self._read_cache().setdefault("rows", {})
-        if len(cached) > 200_000:  # bound the memory of a very long session
+        if len(cached) > 50_000:  # bound the memory of a long session (a row is ~1 KB with its vector)
             cached.clear()
         rows = {i: cached[i] for i in wanted if i in cached}
         for chunk in _chunks([i for i in dict.fromkeys(wanted) if i not in rows], 500):
