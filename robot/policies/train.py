@@ -40,7 +40,7 @@ class TrainConfig:
     """
 
     episodes: int = 300
-    epochs: int = 30
+    epochs: int = 60
     batch_size: int = 16
     lr: float = 5e-3
     seed: int = 0

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="checkpoint path (default: the cache)")
     p.add_argument("--seed", type=int, help="seed of demonstrations, weights and batches (default 0)")
     p.add_argument("--episodes", type=int, help="expert episodes to record (default 300)")
-    p.add_argument("--epochs", type=int, help="passes over the demonstrations (default 30)")
+    p.add_argument("--epochs", type=int, help="passes over the demonstrations (default 60)")
     p.add_argument("--batch-size", type=int, help="episodes per gradient step (default 16)")
     p.add_argument("--lr", type=float, help="learning rate (default 5e-3)")
     p.add_argument("--eval-episodes", type=int, default=0, help="then run N held-out episodes and report success")
