@@ -176,10 +176,17 @@ def make_collection(folder: Path, videos: int, minutes: float, fps: float, size:
     return paths
 
 
+SECOND_WORDS = (
+    "mango rocket banjo igloo tractor parrot cactus trumpet lobster bucket tiger candle zebra helmet cherry "
+    "dolphin wagon pepper beetle yacht"
+).split()
+"""Words for the minute, none in ``WORDS``: "the heron and the mango" is never also "the mango and the heron"."""
+
+
 def _line(video: int, minute: int) -> str:
-    """A subtitle no other (video, minute) shares: the video's own word and a word for the minute."""
+    """A subtitle no other (video, minute) shares (up to 20 minutes a video): a word of the video, one of the minute."""
     first = WORDS[video % len(WORDS)] + ("" if video < len(WORDS) else str(video // len(WORDS)))
-    return f"the {first} and the {WORDS[(video + minute + 1) % len(WORDS)]} appear together"
+    return f"the {first} and the {SECOND_WORDS[(video + minute) % len(SECOND_WORDS)]} appear together"
 
 
 def _srt(t: float) -> str:
