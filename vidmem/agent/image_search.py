@@ -31,6 +31,8 @@ STRONG_INLIERS = 20
 VOTE_DISTANCE = 56
 """Hamming distance (of 256 bits) within which a stored keypoint votes for its frame."""
 VOTE_NEIGHBOURS = 4
+TIE_FRACTION = 0.75
+"""Verified frames with at least this fraction of the best inlier count are ranked by the global cosine."""
 
 
 class ImageVerifier:
@@ -91,6 +93,25 @@ class ImageVerifier:
         )
         return self._clip_hits(found, scores, ranked, window)
 
+    def _break_ties(self, hits: list[Hit]) -> list[Hit]:
+        """Near-equal geometric matches ordered by the global descriptor.
+
+        A still shot stores the same corners in every clip it spans, so inlier counts a few apart
+        do not tell its clips apart; the whole-frame cosine does (it saw the query's exact frame).
+        Tied hits take the best one's score, in cosine order, so later merges keep that order.
+        """
+        if len(hits) < 2:
+            return hits
+        best = hits[0].score
+        tied = [h for h in hits if geometric_inliers(h.score) >= TIE_FRACTION * geometric_inliers(best)]
+        if len(tied) < 2:
+            return hits
+        rest = [h for h in hits if h not in tied]
+        tied.sort(key=lambda h: -(h.cosine if h.cosine is not None else -2.0))
+        step = 1e-6
+        tied = [Hit(h.entry, best - i * step, h.via, h.cosine) for i, h in enumerate(tied)]
+        return tied + rest
+
     def _rows_of(self, hits: list[Hit]) -> list[int]:
         """Feature rows (frames) inside the given clips."""
         rows = self.rows
@@ -144,12 +165,18 @@ class ImageVerifier:
             cosine = by_id[entry.id].cosine if entry.id in by_id else None
             inliers = scores[r]
             out.append(Hit(entry, geometric_score(inliers), "geometric", cosine))
-        return out
+        return self._break_ties(out)
 
 
 def geometric_score(inliers: int) -> float:
     """A verified match's score, in (1, 2): above every cosine, so merging rankings keeps it first."""
     return 1.0 + inliers / (inliers + 20.0)
+
+
+def geometric_inliers(score: float) -> float:
+    """The inlier count behind a ``geometric_score``."""
+    x = score - 1.0
+    return 20.0 * x / (1.0 - x)
 
 
 def verified_first(hits: list[Hit]) -> list[Hit]:
