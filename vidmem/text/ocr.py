@@ -98,6 +98,7 @@ def rapid_engine(det_side: int, threads: int) -> Any:
         from rapidocr import RapidOCR
     except ImportError as exc:
         raise TextInputError(f"rapidocr is not installed; {_INSTALL_HINT}") from exc
+    _without_shape_plans()
     return RapidOCR(
         params={
             "Global.log_level": "error",
@@ -108,6 +109,31 @@ def rapid_engine(det_side: int, threads: int) -> Any:
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
     )
+
+
+def _without_shape_plans() -> None:
+    """Turns off onnxruntime's per-shape memory plans in rapidocr's sessions.
+
+    Every frame and text line gives the detector and recogniser a new input shape; with memory
+    patterns on, onnxruntime keeps a plan and its buffers for each, and an hour of ingest grew RSS
+    by gigabytes. rapidocr's config has no switch for it, so its session options are amended here.
+    """
+    try:
+        from rapidocr.inference_engine.onnxruntime.main import OrtInferSession
+    except ImportError:  # another rapidocr layout: nothing to amend
+        return
+    original = OrtInferSession.__dict__.get("_init_sess_opts")
+    if not isinstance(original, staticmethod) or getattr(original.__func__, "_vidmem", False):
+        return
+
+    def init_sess_opts(cfg: Any) -> Any:
+        options = original.__func__(cfg)
+        options.enable_mem_pattern = False
+        options.enable_cpu_mem_arena = False
+        return options
+
+    init_sess_opts._vidmem = True  # type: ignore[attr-defined]
+    OrtInferSession._init_sess_opts = staticmethod(init_sess_opts)
 
 
 class RapidOCRReader:
