@@ -11,8 +11,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import queue
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from vidmem.errors import StoreError, VidmemError
+from vidmem.iterate import batched as _batched
+from vidmem.iterate import prefetch
 from vidmem.memory.consolidate import plan_merges
 from vidmem.memory.episodic import EpisodicConfig
 from vidmem.memory.novelty import unit
@@ -473,42 +473,3 @@ def _report(
     entries = {f"{s}@{sc}" if sc else s: n for s, sc, n in store.groups()}
     seconds = time.perf_counter() - t0
     return IngestReport(str(path), str(store.root), source_id, status, clips, new, seconds, entries, restored)
-
-
-def _batched(items: Iterable, n: int) -> Iterator[list]:
-    it = iter(items)
-    while group := list(itertools.islice(it, n)):
-        yield group
-
-
-_END = object()
-
-
-def prefetch(items: Iterable, depth: int = 4) -> Iterator:
-    """Runs ``items`` in a background thread ``depth`` ahead, so decoding overlaps encoding."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                q.put(item)
-            q.put(_END)
-        except BaseException as exc:  # handed to the consumer, re-raised there
-            q.put(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                q.get_nowait()
-            thread.join(timeout=0.05)
