@@ -74,23 +74,32 @@ def _video(path: Path, minutes: float, make_video):
     return make_video(path, duration=60.0 * minutes, fps=2.0, size=(320, 180), seed=5)
 
 
+def hour_inputs(work: Path, minutes: float, make_video):
+    """The generated video (made once), its subtitle file beside it, and its store path under ``work``.
+
+    Returns:
+        ``(video, manifest, store)``; the store is not built here.
+    """
+    from demos.subtitles import write_srt
+
+    work.mkdir(parents=True, exist_ok=True)
+    video = work / f"hour_{minutes:g}min.mp4"
+    manifest = _video(video, minutes, make_video)
+    write_srt(manifest.caption_spans(), video.with_suffix(".srt"))
+    return video, manifest, work / f"store_{minutes:g}min"
+
+
 def run_cli(args, make_video) -> dict[str, Any]:
     """Entry point of ``vidmem bench agent``."""
     import torch
 
-    from demos.subtitles import write_srt
     from vidmem.errors import StoreError
     from vidmem.ingest import IngestConfig, index_video
     from vidmem.storage.store import MemoryStore
 
     torch.set_num_threads(1)  # 2 busy cores: one thread is faster and steadier
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(args.work or tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        video = work / f"hour_{args.minutes:g}min.mp4"
-        manifest = _video(video, args.minutes, make_video)
-        write_srt(manifest.caption_spans(), video.with_suffix(".srt"))
-        store = work / f"store_{args.minutes:g}min"
+        video, manifest, store = hour_inputs(Path(args.work or tmp), args.minutes, make_video)
         start = time.perf_counter()
         try:
             report = index_video(video, store, IngestConfig())

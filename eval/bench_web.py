@@ -169,17 +169,12 @@ def run_cli(args, make_video) -> dict[str, Any]:
     """Entry point of ``vidmem bench web``."""
     import tempfile
 
-    from demos.subtitles import write_srt
-    from eval.bench_agent import _video, questions
+    from eval.bench_agent import hour_inputs, questions
     from vidmem.ingest import IngestConfig, index_video
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        video = work / f"hour_{args.minutes:g}min.mp4"
-        manifest = _video(video, args.minutes, make_video)
-        write_srt(manifest.caption_spans(), video.with_suffix(".srt"))
-        store = work / f"store_{args.minutes:g}min"
+        video, manifest, store = hour_inputs(work, args.minutes, make_video)
         index_video(video, store, IngestConfig())  # kept under --work: later runs reuse it
         asked = questions(manifest)
         out: dict[str, Any] = {"video_minutes": args.minutes}
