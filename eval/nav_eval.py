@@ -119,7 +119,7 @@ def make_agent(spec: str, env_name: str, env: Any, progress: bool = True) -> Nav
     if spec == "random":
         return PolicyAgent(spec, build_policy("random", image_size=(height, width), goal_dim=goal_dim))
     if spec in MEMORY_AGENTS:
-        policy = _trained_policy(spec, env_name, progress)
+        policy = _trained_policy(spec, env_name, env, progress)
     else:
         try:
             policy = load_policy(spec)
@@ -129,16 +129,22 @@ def make_agent(spec: str, env_name: str, env: Any, progress: bool = True) -> Nav
     return PolicyAgent(spec, policy)
 
 
-def _trained_policy(name: str, env_name: str, progress: bool) -> Any:
-    """The cached checkpoint of ``name`` trained on ``env_name``; trained first (train-policy's defaults) if absent."""
+def _trained_policy(name: str, env_name: str, env: Any, progress: bool) -> Any:
+    """The cached checkpoint of ``name`` trained on ``env_name``, (re)trained with train-policy's defaults.
+
+    A checkpoint is trained when absent, and retrained (saying why on stderr) when it was made with
+    another recipe than today's defaults (older epochs, no DAgger, another architecture): otherwise
+    a stale cache would silently report figures of an old recipe.
+    """
     from robot.policies import load_policy
-    from robot.policies.train import TrainConfig, cached_checkpoint, train_policy
+    from robot.policies.train import TrainConfig, cache_staleness, cached_checkpoint, config_for_env, train_policy
 
     path = cached_checkpoint(env_name, name)
-    if not path.is_file():
-        if progress:
-            print(f"training {name} on {env_name} (no cached checkpoint at {path})", file=sys.stderr)
-        train_policy(env_name, name, TrainConfig(progress=bool(progress)))
+    config = TrainConfig(progress=bool(progress))
+    why = cache_staleness(path, config, config_for_env(name, env))
+    if why:
+        print(f"training {name} on {env_name}: {why}", file=sys.stderr)
+        train_policy(env_name, name, config)
     return load_policy(path, expect=name)
 
 

@@ -58,21 +58,30 @@ def record_demonstrations(
     rng = np.random.default_rng(seed + 7_777_777)
     demos = []
     for i in range(episodes):
-        obs = env.reset(seed=seed + i)
-        frames: dict[str, list[np.ndarray]] = {k: [] for k in obs}
-        labels = []
-        done = False
-        while not done:
-            for key, value in obs.items():
-                frames[key].append(value)
-            label = env.expert_action()
-            labels.append(label)
-            obs, done = env.step(_perturb(label, explore, rng))
-        stacked = {k: np.stack(v) for k, v in frames.items()}
-        demos.append(Demonstration(stacked, np.stack(labels), seed + i, env.goals_reached() >= len(env.episode.goals)))
+        demos.append(record_episode(env, seed + i, lambda obs, label: _perturb(label, explore, rng)))
         if progress is not None:
             progress(1)
     return demos
+
+
+def record_episode(env, seed: int, act: Callable[[dict[str, np.ndarray], object], object]) -> Demonstration:
+    """Plays one seeded episode, executing ``act(obs, expert_label)`` and recording the expert's labels.
+
+    The expert labels every state the episode reaches, whoever chooses the executed action (the
+    expert itself, a perturbed expert, or a learner in DAgger).
+    """
+    obs = env.reset(seed=seed)
+    frames: dict[str, list[np.ndarray]] = {k: [] for k in obs}
+    labels = []
+    done = False
+    while not done:
+        for key, value in obs.items():
+            frames[key].append(value)
+        label = env.expert_action()
+        labels.append(label)
+        obs, done = env.step(act(obs, label))
+    stacked = {k: np.stack(v) for k, v in frames.items()}
+    return Demonstration(stacked, np.stack(labels), seed, env.goals_reached() >= len(env.episode.goals))
 
 
 def _perturb(label, explore: float, rng: np.random.Generator):

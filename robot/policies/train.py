@@ -23,6 +23,9 @@ from robot.policies import PRESETS, MemoryPolicy, build_policy, policy_config
 from robot.policies.config import PolicyConfig
 from robot.policies.demos import Demonstration, record_demonstrations
 
+# Bumped when the training code changes what the same TrainConfig produces (invalidates cached checkpoints).
+RECIPE_VERSION = 2
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -36,6 +39,11 @@ class TrainConfig:
         seed: seeds the demonstrations (episode seeds ``seed*100_000 + i``), weights and batches.
         explore: probability of a perturbed action while recording (labels stay the expert's).
         allocator_episodes: rollouts that train a learned allocator (``spatial_learned``) after cloning.
+        dagger_rounds: DAgger rounds after cloning: each plays ``dagger_episodes`` episodes with the
+            learner acting and the expert labelling, adds them to the data and trains
+            ``dagger_epochs`` more epochs on everything (``robot.policies.dagger``).
+        dagger_episodes: learner episodes per DAgger round.
+        dagger_epochs: epochs over the aggregated data after each round.
         progress: show tqdm bars (None: only when stderr is a terminal).
     """
 
@@ -46,6 +54,9 @@ class TrainConfig:
     seed: int = 0
     explore: float = 0.15
     allocator_episodes: int = 40
+    dagger_rounds: int = 0
+    dagger_episodes: int = 100
+    dagger_epochs: int = 15
     progress: bool | None = None
 
     def __post_init__(self) -> None:
@@ -53,6 +64,14 @@ class TrainConfig:
             raise ValueError("episodes, epochs and batch_size must be >= 1")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.dagger_rounds < 0 or self.dagger_episodes < 1 or self.dagger_epochs < 1:
+            raise ValueError("dagger_rounds must be >= 0, dagger_episodes and dagger_epochs >= 1")
+
+    def recipe(self) -> dict[str, Any]:
+        """The settings that decide the trained weights (everything but the progress bars)."""
+        fields = dataclasses.asdict(self)
+        fields.pop("progress")
+        return fields
 
 
 def vidmem_home() -> Path:
@@ -111,6 +130,8 @@ def train_policy(
         demos = collect(env, config)
         record_s = time.perf_counter() - start
         policy, stats = behaviour_clone(policy_cfg, demos, config)
+        if config.dagger_rounds and policy.net is not None:
+            stats["dagger"] = aggregate(policy, env, demos, config)
         if policy_cfg.allocator == "learned" and policy_cfg.memory == "spatial":
             from robot.policies.allocator_fit import fit_allocator
 
@@ -120,6 +141,7 @@ def train_policy(
     finally:
         env.close()
     stats.update(env=env_name, agent=agent_name, record_seconds=round(record_s, 2))
+    stats.update(recipe=recipe_id(config, policy_cfg), train_config=config.recipe())
     path = Path(out) if out is not None else cached_checkpoint(env_name, agent_name)
     save_checkpoint(policy, path, info=stats)
     return path
@@ -159,16 +181,88 @@ def behaviour_clone(
     return policy, stats
 
 
-def _fit(policy: MemoryPolicy, demos: list[Demonstration], config: TrainConfig) -> list[float]:
+def aggregate(policy: MemoryPolicy, env, demos: list[Demonstration], config: TrainConfig) -> list[dict[str, Any]]:
+    """DAgger rounds on a cloned ``policy``: learner rollouts labelled by the expert, then more epochs.
+
+    Rollout seeds (``seed*100_000 + 60_000 + ...``) are apart from the demonstrations' and from
+    nav-eval's held-out 50000.. range. Returns, per round, the learner's success on its own rollouts
+    (before that round's training) and the round's time.
+    """
+    from robot.policies.dagger import record_learner_episodes
+
+    data = list(demos)
+    rounds = []
+    for r in range(config.dagger_rounds):
+        start = time.perf_counter()
+        seed = config.seed * 100_000 + 60_000 + r * config.dagger_episodes
+        with _bar(config, config.dagger_episodes, f"dagger {r + 1} rollouts") as bar:
+            new, success = record_learner_episodes(policy, env, config.dagger_episodes, seed, progress=bar.update)
+        data += new
+        losses = _fit(policy, data, config, epochs=config.dagger_epochs, round_=r + 1)
+        policy.net.eval()
+        rounds.append(
+            {
+                "learner_success": round(success, 3),
+                "episodes": len(data),
+                "final_loss": round(losses[-1], 5),
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+        )
+    return rounds
+
+
+def recipe_id(config: TrainConfig, policy_config_: PolicyConfig) -> str:
+    """A short hash of the training recipe and architecture: a cached checkpoint with another one is stale.
+
+    ``RECIPE_VERSION`` is bumped when the training code changes what the same settings produce.
+    """
+    import hashlib
+    import json
+
+    text = json.dumps(
+        {"version": RECIPE_VERSION, "train": config.recipe(), "policy": policy_config_.architecture()}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_staleness(path: Path, config: TrainConfig, policy_config_: PolicyConfig) -> str:
+    """Why the checkpoint at ``path`` must be (re)trained for this recipe, or "" when it is current.
+
+    A checkpoint saved before recipes were recorded, or with other settings or another architecture,
+    is stale; so is a file that cannot be read as a checkpoint.
+    """
+    from robot.policies.checkpoint import read_checkpoint
+
+    if not path.is_file():
+        return f"no cached checkpoint at {path}"
+    try:
+        found = read_checkpoint(path)[2]["info"].get("recipe")
+    except ValueError as exc:  # CheckpointError: replaced, never trusted
+        return f"cached {path} is unreadable ({exc})"
+    expected = recipe_id(config, policy_config_)
+    if found != expected:
+        return f"cached {path} was trained with another recipe ({found} != {expected} of the current defaults)"
+    return ""
+
+
+def _fit(
+    policy: MemoryPolicy,
+    demos: list[Demonstration],
+    config: TrainConfig,
+    epochs: int | None = None,
+    round_: int = 0,
+) -> list[float]:
     import torch
 
     net = policy.net
     net.train()
+    epochs = config.epochs if epochs is None else epochs
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    rng = np.random.default_rng(config.seed)
+    # Each DAgger round shuffles with its own stream, so rounds do not replay the cloning's order.
+    rng = np.random.default_rng(config.seed if round_ == 0 else [config.seed, round_])
     losses = []
-    with _bar(config, config.epochs, "epochs") as bar:
-        for _ in range(config.epochs):
+    with _bar(config, epochs, "epochs") as bar:
+        for _ in range(epochs):
             order = rng.permutation(len(demos))
             epoch = []
             for lo in range(0, len(order), config.batch_size):

@@ -118,24 +118,63 @@ def test_a_crash_mid_episode_names_the_episode_and_step():
 
 
 def test_memory_agents_come_from_the_checkpoint_cache(capsys, tmp_path, monkeypatch):
-    """A cached checkpoint is used as is (no training); one of another architecture is refused."""
+    """A current cached checkpoint is used as is (no training); one of another architecture is refused."""
     from robot.policies import build_policy
-    from robot.policies.train import cached_checkpoint, config_for_env
+    from robot.policies.checkpoint import save_checkpoint
+    from robot.policies.train import TrainConfig, cached_checkpoint, config_for_env, recipe_id
 
     monkeypatch.setenv("VIDMEM_HOME", str(tmp_path))
     env = make_env("tmaze", depth=False)
     try:
         nomemory = build_policy(config_for_env("nomemory", env))
         wrong = build_policy(config_for_env("bank", env))
+        spatial_recipe = recipe_id(TrainConfig(), config_for_env("spatial", env))
+        nomemory_recipe = recipe_id(TrainConfig(), config_for_env("nomemory", env))
     finally:
         env.close()
-    nomemory.save(cached_checkpoint("tmaze", "nomemory"))
-    code, out, _ = nav_eval(capsys, "--env", "tmaze", "--agent", "nomemory", "--episodes", "1", "--json")
-    assert code == 0 and json.loads(out)["agents"]["nomemory"]["episodes"] == 1
-    wrong.save(cached_checkpoint("tmaze", "spatial"))  # a bank network filed under "spatial"
+    save_checkpoint(nomemory, cached_checkpoint("tmaze", "nomemory"), info={"recipe": nomemory_recipe})
+    code, out, err = nav_eval(capsys, "--env", "tmaze", "--agent", "nomemory", "--episodes", "1", "--json")
+    assert code == 0 and json.loads(out)["agents"]["nomemory"]["episodes"] == 1 and "training" not in err
+    # A bank network filed under "spatial" with spatial's recipe: the architecture check still refuses it.
+    save_checkpoint(wrong, cached_checkpoint("tmaze", "spatial"), info={"recipe": spatial_recipe})
     code, _, err = nav_eval(capsys, "--env", "tmaze", "--agent", "spatial", "--episodes", "1")
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "another architecture" in err and "memory='bank'" in err
+
+
+def test_a_cached_checkpoint_of_another_recipe_is_retrained(capsys, tmp_path, monkeypatch):
+    """Checkpoints from before recipes were recorded, or made with other defaults, are retrained, saying why."""
+    import functools
+
+    import robot.policies.train as train
+    from robot.policies import build_policy
+    from robot.policies.checkpoint import read_checkpoint
+    from robot.policies.train import cached_checkpoint, config_for_env
+
+    monkeypatch.setenv("VIDMEM_HOME", str(tmp_path))
+    tiny = functools.partial(
+        train.TrainConfig, episodes=2, epochs=1, batch_size=2, dagger_rounds=1, dagger_episodes=1, dagger_epochs=1
+    )
+    monkeypatch.setattr(train, "TrainConfig", tiny)  # nav-eval's "defaults", small enough for a test
+    path = cached_checkpoint("tmaze", "nomemory")
+    env = make_env("tmaze", depth=False)
+    try:
+        build_policy(config_for_env("nomemory", env)).save(path)  # an old cache entry: no recipe recorded
+        expected = train.recipe_id(tiny(), config_for_env("nomemory", env))
+    finally:
+        env.close()
+    args = ("--env", "tmaze", "--agent", "nomemory", "--episodes", "1", "--json")
+    code, _, err = nav_eval(capsys, *args)
+    assert code == 0 and "training nomemory on tmaze" in err and "another recipe" in err
+    header = read_checkpoint(path)[2]
+    assert header["trained"] and header["info"]["recipe"] == expected
+    assert len(header["info"]["dagger"]) == 1 and header["info"]["dagger"][0]["episodes"] == 3
+    code, _, err = nav_eval(capsys, *args)
+    assert code == 0 and "training" not in err  # current: reused
+    monkeypatch.setattr(train, "TrainConfig", functools.partial(tiny, epochs=2))  # the defaults change
+    code, _, err = nav_eval(capsys, *args)
+    assert code == 0 and "another recipe" in err
+    assert read_checkpoint(path)[2]["info"]["train_config"]["epochs"] == 2
 
 
 def test_policy_agent_reports_what_its_memory_holds():

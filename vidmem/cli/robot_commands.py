@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="passes over the demonstrations (default 60)")
     p.add_argument("--batch-size", type=int, help="episodes per gradient step (default 16)")
     p.add_argument("--lr", type=float, help="learning rate (default 5e-3)")
+    p.add_argument("--dagger-rounds", type=int, help="DAgger rounds after cloning (learner rollouts, expert labels)")
+    p.add_argument("--dagger-episodes", type=int, help="learner episodes per DAgger round (default 100)")
+    p.add_argument("--dagger-epochs", type=int, help="epochs over the aggregated data per round (default 15)")
     p.add_argument("--eval-episodes", type=int, default=0, help="then run N held-out episodes and report success")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -41,6 +44,9 @@ def _train_policy(args: argparse.Namespace) -> dict[str, Any]:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        dagger_rounds=args.dagger_rounds,
+        dagger_episodes=args.dagger_episodes,
+        dagger_epochs=args.dagger_epochs,
         progress=False if args.no_progress else None,
     )
     path = train_policy(args.env, args.agent, config, out=args.out)
