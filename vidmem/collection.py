@@ -207,7 +207,9 @@ def index_collection(
         run: workers and cluster.
         reindex: rebuild videos already in the store.
         progress: called with one line per finished video (videos done, hours, rate).
-        encode: the worker function (``vidmem.collection.encode_to_shard`` unless a test swaps it).
+        encode: the worker function, for tests to swap: ``(video, shard_dir, config) -> shard_dir``
+            for local workers (default ``encode_to_shard``), ``(video, config) -> SourceRecords``
+            for Ray (default ``vidmem.ray_runner.encode_records``).
     """
     config = config or IngestConfig()
     run = run or CollectionConfig()
@@ -227,7 +229,7 @@ def index_collection(
         if run.cluster is not None:
             from vidmem.ray_runner import run_on_ray
 
-            run_on_ray(store, todo, config, run, reindex, tracker)
+            run_on_ray(store, todo, config, run, reindex, tracker, encode)
         elif run.workers == 1:
             _run_here(store, todo, config, reindex, tracker)
         else:
@@ -313,7 +315,7 @@ def _comparable(settings: dict) -> dict:
 def _run_here(store: MemoryStore, todo: list, config: IngestConfig, reindex: bool, tracker: _Progress) -> None:
     for video, identity in todo:
         try:
-            ingest = index_video(video, store.root, config, reindex=reindex)
+            ingest = index_video(video, store.root, config, reindex=reindex, build_indexes=False)  # once, in _finish
         except Exception as exc:  # reported by name; the other videos go on
             tracker.add(VideoResult(str(video), "failed", _reason(exc)))
             continue
@@ -321,8 +323,11 @@ def _run_here(store: MemoryStore, todo: list, config: IngestConfig, reindex: boo
 
 
 def encode_to_shard(video: str, shard_dir: str, config: IngestConfig) -> str:
-    """Worker: indexes one video into its own shard store (resuming a shard left by a killed run)."""
-    index_video(video, shard_dir, config)
+    """Worker: indexes one video into its own shard store (resuming a shard left by a killed run).
+
+    The shard's vector indexes are not built: the shard is exported, never searched.
+    """
+    index_video(video, shard_dir, config, build_indexes=False)
     return shard_dir
 
 
@@ -345,7 +350,9 @@ def _run_pool(
     while queue or alone:
         workers = 1 if alone else run.workers
         batch = alone if alone else queue
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=die_with_driver, initargs=(os.getpid(),)
+        ) as pool:
             running: dict = {}
             while batch or running:
                 if not _submit(pool, batch, running, workers, encode, store, config, reindex):
@@ -370,6 +377,29 @@ def _run_pool(
                 else:  # the pool is gone: whatever was in flight is run again, one at a time
                     alone += died + list(running.values())
                 break
+
+
+def die_with_driver(driver_pid: int) -> None:
+    """Pool worker initializer: the kernel kills this worker when its driver dies (Linux).
+
+    Without it a driver killed alone (SIGKILL, OOM killer) leaves its workers indexing their
+    current video for nobody. ``PR_SET_PDEATHSIG`` fires when the thread that started the worker
+    ends; the pool starts its workers from the driver's main thread, so that is the driver's exit.
+    Elsewhere (no prctl) it does nothing, and workers finish their video as before.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no libc symbol: keep the old behaviour rather than fail the run
+        return
+    if os.getppid() != driver_pid:  # the driver died before prctl took effect: no signal will come
+        os._exit(1)
 
 
 def _submit(pool, batch: list, running: dict, workers: int, encode, store, config, reindex: bool) -> bool:

@@ -131,11 +131,13 @@ def fingerprint(path: Path) -> str:
 
 def index_video(
     video: str | Path, store_dir: str | Path, config: IngestConfig | None = None, progress: bool = False,
-    reindex: bool = False, encoder: Any = None,
+    reindex: bool = False, encoder: Any = None, build_indexes: bool = True,
 ) -> IngestReport:  # fmt: skip
     """Indexes one video file into a store (created when missing), resuming a partial ingest.
 
-    Bad input raises a ``VidmemError`` before the store is touched.
+    Bad input raises a ``VidmemError`` before the store is touched. ``build_indexes=False`` leaves
+    the vector indexes stale (the next use rebuilds them): a collection run builds them once at
+    its end instead of once per video, which made a long run's cost quadratic in its size.
     """
     from encoders import ENCODERS, TEXT_ENCODERS, text_encoder_spec
     from encoders.condenser import build_condenser
@@ -187,7 +189,7 @@ def index_video(
         total = max(1, int(np.ceil(info.duration / config.clip_seconds))) if info.duration else None
         clips = _clips(path, config, info.duration, start_clip)
         next_clip = run.consume(clips, encoder, start_clip, total, progress)
-        run.finish(next_clip)
+        run.finish(next_clip, build_indexes)
         restored = restore_keyframes(store, source_id, path, config, info.duration)  # lost before a resume
         status = "resumed" if start_clip else "indexed"
         return _report(store, path, source_id, status, next_clip, next_clip - start_clip, started, restored)
@@ -237,9 +239,11 @@ class _Run:
             bar.close()
         return next_clip
 
-    def finish(self, next_clip: int) -> None:
+    def finish(self, next_clip: int, build_indexes: bool = True) -> None:
         self._commit(self.writer.finish(), next_clip, "complete")
         self.store.refresh_indexes()
+        if not build_indexes:
+            return
         for store_name, scale, _ in self.store.groups():
             self.store.index(f"{store_name}@{scale}" if scale else store_name)
         self.store.index("text-space")

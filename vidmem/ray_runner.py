@@ -35,17 +35,18 @@ def encode_records(video: str, config: IngestConfig) -> Any:
 
     with tempfile.TemporaryDirectory(prefix="vidmem-shard-") as tmp:
         shard = Path(tmp) / "store"
-        index_video(video, shard, config)
+        index_video(video, shard, config, build_indexes=False)  # exported, never searched: no indexes
         with MemoryStore(shard, read_only=True) as part:
             return export_source(part, fingerprint(Path(video)))
 
 
-def run_on_ray(store, todo: list, config: IngestConfig, run, reindex: bool, tracker) -> None:
+def run_on_ray(store, todo: list, config: IngestConfig, run, reindex: bool, tracker, body=None) -> None:
     """Runs ``todo`` (``(path, fingerprint)`` pairs) as Ray tasks and imports their records.
 
-    Uses the Ray session already initialised in this process (a test's ``ray.init``); otherwise
-    starts a local cluster for the run (``run.cluster == "ray"``) or connects to ``ray://ADDRESS``,
-    and shuts down what it started.
+    ``body`` is the task function (``encode_records`` unless a test swaps it). Uses the Ray
+    session already initialised in this process (a test's ``ray.init``); otherwise starts a local
+    cluster for the run (``run.cluster == "ray"``) or connects to ``ray://ADDRESS``, and shuts
+    down what it started.
     """
     import ray
 
@@ -54,7 +55,8 @@ def run_on_ray(store, todo: list, config: IngestConfig, run, reindex: bool, trac
 
     started_here = _connect(ray, run)
     try:
-        task = ray.remote(num_cpus=1, max_retries=run.retries, retry_exceptions=False)(encode_records)
+        # max_retries counts only system failures (the worker process died), not exceptions
+        task = ray.remote(num_cpus=1, max_retries=run.retries, retry_exceptions=False)(body or encode_records)
         pending = {task.remote(str(Path(video).resolve()), config): (video, identity) for video, identity in todo}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

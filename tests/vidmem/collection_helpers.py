@@ -75,3 +75,33 @@ def differences(a: dict[str, dict], b: dict[str, dict]) -> list[str]:
             else:
                 out.append(f"{Path(path).name} {key}: {str(x)[:120]} != {str(y)[:120]}")
     return out
+
+
+def ray_crash_on_marked(video: str, config):
+    """Ray task body that kills its worker process on videos whose name contains ``crash``."""
+    from vidmem.ray_runner import encode_records
+
+    if "crash" in Path(video).name:
+        os._exit(3)
+    return encode_records(video, config)
+
+
+def ray_crash_once(video: str, config):
+    """Ray task body whose worker dies at its first try of a video (a ``.crashed`` marker beside it)."""
+    from vidmem.ray_runner import encode_records
+
+    marker = Path(video + ".crashed")
+    if not marker.exists():
+        marker.touch()
+        os._exit(3)
+    return encode_records(video, config)
+
+
+def hang_in_worker(video: str, shard_dir: str, config) -> str:
+    """Local worker that writes its pid beside its shard, then waits (for a test to kill its driver)."""
+    import time
+
+    Path(shard_dir).parent.mkdir(parents=True, exist_ok=True)
+    Path(shard_dir + ".pid").write_text(str(os.getpid()))
+    time.sleep(120)
+    return encode_to_shard(video, shard_dir, config)

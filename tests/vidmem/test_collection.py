@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,70 @@ def test_a_dying_worker_is_retried_once_then_reported(library, tmp_path):
 
     report = index_collection(videos[:2], tmp_path / "s2", CONFIG, CollectionConfig(workers=2), encode=crash_once)
     assert report.counts() == {"indexed": 2}  # each died once, and its retry succeeded
+
+
+def test_one_worker_run_builds_each_index_once(library, tmp_path, monkeypatch):
+    """Not once per video: rebuilding every index after each video made a long run quadratic."""
+    from vidmem.storage.store import MemoryStore
+
+    built: list[str] = []
+    original = MemoryStore._build_index
+
+    def counting(self, column, where, args, n):
+        built.append(f"{column} {where} {args}")
+        return original(self, column, where, args, n)
+
+    monkeypatch.setattr(MemoryStore, "_build_index", counting)
+    report = index_collection([str(library)], tmp_path / "store", CONFIG)
+    assert report.counts() == {"indexed": 4}
+    assert built and len(built) == len(set(built))  # every group once, at the end
+    with MemoryStore(tmp_path / "store", read_only=True) as store:
+        groups = [f"{name}@{scale}" if scale else name for name, scale, _ in store.groups()] + ["text-space"]
+        before = len(built)
+        assert sum(store.index(g) is not None for g in groups) == len(built)  # a group without vectors has none
+    assert len(built) == before  # loaded from the files the run saved, not rebuilt
+
+
+def _alive(pid: int) -> bool:
+    """Running or sleeping; a zombie (dead, not yet reaped by its new parent) counts as dead."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_driver(library, tmp_path):
+    """Only the driver is killed (SIGKILL); its two busy workers must not go on indexing for nobody."""
+    store = tmp_path / "store"
+    script = (
+        "from vidmem.collection import CollectionConfig, index_collection\n"
+        "from vidmem.ingest import IngestConfig\n"
+        "from tests.vidmem.collection_helpers import hang_in_worker\n"
+        f"index_collection([{str(library / 'a.mp4')!r}, {str(library / 'b.mp4')!r}], {str(store)!r},\n"
+        "                 IngestConfig(ocr=False, speech=False), CollectionConfig(workers=2), encode=hang_in_worker)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60  # a bound for two spawned workers to start, not a speed target
+        while len(workers) < 2 and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.1)
+            workers = [int(p.read_text()) for p in (store / "shards").glob("*.pid") if p.read_text()]
+        assert len(workers) == 2, "the workers never started"
+        assert all(_alive(pid) for pid in workers)
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in workers)  # they would sleep 120 s, then index
+    finally:
+        driver.kill()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_ask_searches_every_video_and_video_restricts(sequential, library, capsys):
