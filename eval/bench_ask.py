@@ -81,6 +81,36 @@ def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[int, float, Any, str, 
         return proc.returncode, wall, usage, out.read().decode(), err.read().decode()
 
 
+def oversized_png(path: Path, side: int = 32768) -> Path:
+    """A valid ~100-byte PNG whose header declares ``side`` x ``side`` pixels (3 GB of RGB if decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)  # 8-bit RGB
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def reject_oversized(store: Path, image: Path, code: Path = REPO_ROOT) -> dict[str, Any]:
+    """Times a cold ``vidmem ask STORE "" --image IMAGE`` that must refuse ``image`` (a declared-size bomb).
+
+    Raises:
+        RuntimeError: the ask did not fail, or failed without naming the declared size.
+    """
+    argv = ["ask", str(store), "", "--json", "--image", str(image)]
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    rc, wall, usage, _, stderr = _timed([sys.executable, "-c", _PROBE, *argv], code, env)
+    if rc == 0 or "declares" not in stderr:  # a refusal names the size; anything else is a failure to report
+        raise RuntimeError(f"oversized image was not refused by its header ({rc}): {stderr.strip()[-400:]}")
+    return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+            "rss_mb": round(usage.ru_maxrss / 1024, 1)}  # fmt: skip
+
+
 def python_floor() -> dict[str, float]:
     """Wall and CPU seconds of ``python -c "import numpy"``: what any cold ask pays, and how busy the CPU is."""
     _, wall, usage, _, _ = _timed([sys.executable, "-c", "import numpy"], REPO_ROOT, dict(os.environ))
@@ -130,7 +160,8 @@ def run(
     stores = {name: build_store(work, generate, code) for name, code in trees.items()}
     kinds = {"text": (question, None), "image": ("", "image")}
     runs: dict[str, dict[str, list]] = {name: {kind: [] for kind in kinds} for name in trees}
-    floor = []
+    floor, rejects = [], []
+    bomb = oversized_png(work / "ask-bench-32768x32768.png")
     for i in range(repeats + 1):  # run 0 is the untimed warm-up
         floor.append(python_floor())
         for kind, (q, wants_image) in kinds.items():
@@ -139,12 +170,19 @@ def run(
                 result = cold_ask(store, q, image if wants_image else None, code)
                 if i > 0:
                     runs[name][kind].append(result)
+        reject = reject_oversized(stores["after"][0], bomb)
+        if i > 0:
+            rejects.append(reject)
     result: dict[str, Any] = {name: {kind: _summary(r) for kind, r in per.items()} for name, per in runs.items()}
     result["goals"] = GOALS
     # wall / CPU of a bare `import numpy` in the same minutes: ~1 on an idle machine, 4-5 when the cores are shared
     result["python_numpy_floor"] = {
         f: round(statistics.median(r[f] for r in floor[1:]), 3) for f in ("wall_s", "cpu_s")
     }
+    # time to refuse a PNG declaring 32768x32768 pixels (decoding it would need 3 GB): header check only
+    result["oversized_image_reject"] = {
+        f: round(statistics.median(r[f] for r in rejects), 3) for f in ("wall_s", "cpu_s")
+    } | {"rss_mb": max(r["rss_mb"] for r in rejects), "declared": "32768x32768"}
     if before:
         result["ratio_before_over_after"] = {
             kind: {
@@ -176,6 +214,9 @@ def run_cli(args, generate: Callable[..., Any]) -> dict[str, Any]:
             for kind, fig in result.get(name, {}).items():
                 print(f"{name:<7} {kind:<6} wall {fig['wall_s']:.2f} s  cpu {fig['cpu_s']:.2f} s  "
                       f"rss {fig['rss_mb']:.0f} MB  loads {','.join(fig['modules']) or '-'}")  # fmt: skip
+        bomb = result["oversized_image_reject"]
+        print(f"reject  --image {bomb['declared']} PNG: wall {bomb['wall_s']:.2f} s  cpu {bomb['cpu_s']:.2f} s  "
+              f"rss {bomb['rss_mb']:.0f} MB")  # fmt: skip
         floor = result["python_numpy_floor"]
         print(
             f"floor   python -c 'import numpy': wall {floor['wall_s']:.2f} s  cpu {floor['cpu_s']:.2f} s (contention)"
