@@ -326,8 +326,8 @@ def probe_video(path: str | os.PathLike[str], backend: str = "auto") -> VideoInf
 
     Args:
         path: a video file, a webcam index (``"0"``) or a stream URL (``rtsp://...``).
-        backend: ``auto`` (decord for files when it can read them, else PyAV; OpenCV for live
-            sources), ``decord``, ``pyav`` or ``opencv``.
+        backend: ``auto`` (PyAV for files, OpenCV for live sources), ``decord``, ``pyav`` or
+            ``opencv``.
 
     Returns:
         The source's ``VideoInfo``; ``backend`` is the one ``sample_frames`` would use.
@@ -346,10 +346,10 @@ def probe_video(path: str | os.PathLike[str], backend: str = "auto") -> VideoInf
             return source.info()
     info = inspect_file(path)
     chosen, n_frames = "pyav", info.n_frames
-    if backend in ("auto", "decord"):
+    if backend == "decord":  # auto decodes files with PyAV (vidmem.io.sampler says why)
         from vidmem.io.decode import decord_suits, open_decord
 
-        reader = open_decord(info.path, required=backend == "decord") if decord_suits(info) else None
+        reader = open_decord(info.path, required=True) if decord_suits(info) else None
         if reader is not None:
             chosen, n_frames = "decord", len(reader)
             del reader
