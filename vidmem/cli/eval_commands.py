@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.set_defaults(run=_bench_agent)
     b = bsub.add_parser("ingest", help="ingest speed against pure decode, RSS, bytes per hour")
     b.add_argument("--minutes", type=float, default=10.0, help="main video length (default 10)")
-    b.add_argument("--long-minutes", type=float, default=30.0, help="long video for the RSS ratio (default 30)")
+    b.add_argument("--long-minutes", type=float, nargs="+", default=[30.0, 60.0],
+                   help="long videos for peak RSS against 1 minute (default 30 60)")  # fmt: skip
     b.add_argument("--encoder", default="classical")
     b.add_argument("--video", help="also measure this real video")
     b.add_argument("--silent", action="store_true", help="generated videos without their espeak speech track")
