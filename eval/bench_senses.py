@@ -259,7 +259,7 @@ def ingest_figures(make_speech_video: Callable[..., Any], work: Path, minutes: f
     """Default ingests (speech and OCR on) of a generated video with speech and signs, against the
     same video with both off, each in a child process, and pure decoding in the same run."""
     from eval.bench_ingest import decode_only
-    from vidmem.storage.store import MemoryStore
+    from vidmem.storage.usage import store_usage
 
     lines, _ = spoken_lines(SENTENCES * int(np.ceil(minutes * 60 / 100)), gap=3.0)
     duration = minutes * 60
@@ -273,14 +273,16 @@ def ingest_figures(make_speech_video: Callable[..., Any], work: Path, minutes: f
         store = work / f"store-senses-{name}"
         shutil.rmtree(store, ignore_errors=True)  # a store left by an earlier run would answer "already indexed"
         ran = _index_child(video, store, {**settings, "auto_subtitles": False})
-        with MemoryStore(store) as s:
-            size = s.disk_bytes()
+        usage = store_usage(store)
+        size = usage["total"]
         out[name] = {
             "ingest_wall_s": round(ran["seconds"], 1),
             "ingest_cpu_s": round(ran["cpu_seconds"], 1),
             "ingest_to_decode_ratio": round((duration / ran["seconds"]) / (decode_n / decode_s), 4),
             "cpu_s_per_video_hour": round(ran["cpu_seconds"] * 60 / minutes, 1),
             "stored_mb_per_video_hour": round(size / 1e6 * 60 / minutes, 2),
+            # by component (SQLite tables as pages, entries' columns as payload): what the total is made of
+            "stored_mb_per_video_hour_by_part": {k: round(v / 1e6 * 60 / minutes, 2) for k, v in usage.items()},
             "peak_rss_mb": round(ran["rss_mb"], 1),
             "entries": ran["entries"],
         }

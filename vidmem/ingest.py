@@ -241,6 +241,7 @@ class _Run:
 
     def finish(self, next_clip: int, build_indexes: bool = True) -> None:
         self._commit(self.writer.finish(), next_clip, "complete")
+        self.store.release_free_pages()  # what replaced groups freed at each checkpoint
         self.store.refresh_indexes()
         if not build_indexes:
             return

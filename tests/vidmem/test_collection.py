@@ -145,6 +145,7 @@ def test_one_worker_run_builds_each_index_once(library, tmp_path, monkeypatch):
         return original(self, column, where, args, n)
 
     monkeypatch.setattr(MemoryStore, "_build_index", counting)
+    monkeypatch.setattr("vidmem.storage.store.SAVE_FLAT_INDEXES", True)  # saved like a large store's HNSW files
     report = index_collection([str(library)], tmp_path / "store", CONFIG)
     assert report.counts() == {"indexed": 4}
     assert built and len(built) == len(set(built))  # every group once, at the end

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from vidmem.errors import StoreError
+from vidmem.storage import database
+from vidmem.storage import store as store_module
 from vidmem.storage.schema import pack_state, unpack_state
 from vidmem.storage.store import MemoryStore
+from vidmem.storage.usage import store_usage
 from vidmem.types import MemoryEntry
 
 
@@ -49,7 +52,8 @@ def test_time_window_and_allowed_ids_restrict_search(tmp_path):
         assert set(found[0].tolist()) <= set(allowed.tolist())
 
 
-def test_index_file_is_reused_and_rebuilt_when_stale(tmp_path):
+def test_index_file_is_reused_and_rebuilt_when_stale(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "SAVE_FLAT_INDEXES", True)  # as HNSW and IVF-PQ indexes are
     root = tmp_path / "s"
     with MemoryStore(root, create=True) as store:
         sid = store.add_source("/v.mp4", "fp", 20.0, {})
@@ -61,6 +65,78 @@ def test_index_file_is_reused_and_rebuilt_when_stale(tmp_path):
         with store.transaction():
             store.insert_entries(1, _entries(3, seed=1))
         assert store.index("episodic@clip").ntotal == 8  # stale file detected, rebuilt from SQLite
+
+
+def test_flat_indexes_are_rebuilt_from_sqlite_not_saved(tmp_path):
+    root = tmp_path / "s"
+    with MemoryStore(root, create=True) as store:
+        sid = store.add_source("/v.mp4", "fp", 20.0, {})
+        entries = _entries(6)
+        with store.transaction():
+            ids = store.insert_entries(sid, entries)
+        assert store.index("episodic@clip").ntotal == 6
+    assert not (root / "index" / "episodic@clip.faiss").exists()
+    with MemoryStore(root, read_only=True) as store:
+        scores, found = store.index("episodic@clip").search(np.stack([e.vector for e in entries]), 1)
+    assert found[:, 0].tolist() == ids and scores.min() > 0.99
+
+
+def test_an_older_stores_pages_and_index_files_still_serve(tmp_path, monkeypatch):
+    """A store made before 16 KB pages, incremental vacuum and unsaved flat indexes: its file is used while
+    it matches SQLite, dropped once stale; releasing free pages leaves its database alone."""
+    root = tmp_path / "old"
+    with monkeypatch.context() as older:
+        older.setattr(database, "NEW_STORE_PRAGMAS", ())
+        older.setattr(store_module, "SAVE_FLAT_INDEXES", True)
+        with MemoryStore(root, create=True) as store:
+            sid = store.add_source("/v.mp4", "fp", 20.0, {})
+            with store.transaction():
+                store.insert_entries(sid, _entries(5))
+            store.index("episodic@clip")
+    saved = root / "index" / "episodic@clip.faiss"
+    with MemoryStore(root) as store:
+        assert store.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert store.index("episodic@clip").ntotal == 5 and saved.is_file()
+        with store.transaction():
+            store.replace_entries(sid, "episodic", "clip", _entries(2, seed=1))
+        assert store.release_free_pages() == 0
+        store.refresh_indexes()
+        assert store.index("episodic@clip").ntotal == 2  # stale: rebuilt from SQLite
+    assert not saved.exists()
+    assert "episodic@clip" not in json.loads((root / "index" / "manifest.json").read_text())
+
+
+def test_new_stores_pack_rows_in_large_pages_and_release_freed_pages(tmp_path):
+    with MemoryStore(tmp_path / "s", create=True) as store:
+        assert store.db.execute("PRAGMA page_size").fetchone()[0] == database.PAGE_SIZE
+        sid = store.add_source("/v.mp4", "fp", 20.0, {})
+        with store.transaction():
+            store.insert_entries(sid, _entries(400, dim=512))
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        with store.transaction():
+            store.replace_entries(sid, "episodic", "clip", _entries(10, dim=512))
+        freed = store.db.execute("PRAGMA freelist_count").fetchone()[0]
+        assert freed > 0 and store.release_free_pages() == freed
+        assert store.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        assert store.db.execute("PRAGMA page_count").fetchone()[0] <= pages - freed
+        assert store.count() == 10
+
+
+def test_store_usage_adds_up_to_the_directory(tmp_path):
+    root = tmp_path / "s"
+    with MemoryStore(root, create=True) as store:
+        sid = store.add_source("/v.mp4", "fp", 20.0, {})
+        with store.transaction():
+            store.insert_entries(sid, _entries(50, dim=64))
+    (root / "keyframes" / "1").mkdir(parents=True)
+    (root / "keyframes" / "1" / "0000000.jpg").write_bytes(bytes(1000))
+    usage = store_usage(root)
+    assert usage["total"] == sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert usage["keyframes"] == 1000 and usage["index_files"] == 0
+    assert usage["total"] == usage["sqlite"] + usage["keyframes"] + usage["index_files"] + usage["other_files"]
+    assert usage["entries_vectors"] == 50 * 64 * 2  # float16
+    if "sqlite_entries" in usage:  # dbstat is compiled into this SQLite
+        assert usage["sqlite_entries"] >= usage["entries_vectors"]
 
 
 def test_rolled_back_transaction_leaves_store_unchanged(tmp_path):

@@ -108,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--sentences", type=int, default=20, help="espeak sentences transcribed (default 20, ~190 s)")
     v.add_argument("--per-kind", type=int, default=6, help="generated sign frames per kind of text (default 6)")
     v.add_argument("--videos", help="folder of the real videos (../shared/videos) for scene text on real frames")
-    v.add_argument("--minutes", type=float, default=5.0, help="generated video indexed for the ingest figures")
+    v.add_argument("--minutes", type=float, default=30.0, help="generated video length for ingest figures (default 30)")
     v.add_argument("--work", help="folder for generated videos and stores (default: temporary)")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.set_defaults(run=_bench_senses)

@@ -22,6 +22,14 @@ from vidmem.storage.schema import SCHEMA, SCHEMA_VERSION
 SQLITE_HEADER = b"SQLite format 3\x00"
 REQUIRED_TABLES = frozenset({"meta", "sources", "entries"})
 _TEMP_SUFFIX = ".creating"
+PAGE_SIZE = 16384
+"""Page size of new stores. A clip row (mean vector, frame vectors, text vector: ~3 KB) fits once in
+SQLite's default 4 KB page, leaving a quarter of the entries table empty; 16 KB pages hold five
+(a 20-min default store with speech and OCR: ``store.sqlite`` 17.1 -> 15.6 MB per video-hour, free
+pages released too). Older stores keep their page size."""
+NEW_STORE_PRAGMAS = (f"PRAGMA page_size={PAGE_SIZE}", "PRAGMA auto_vacuum=INCREMENTAL")
+"""``auto_vacuum=INCREMENTAL`` lets :func:`release_free_pages` give back the pages that replaced
+groups (semantic prototypes, facts, merged clips) free at each checkpoint."""
 
 
 def recognise_store(db_path: Path) -> int:
@@ -96,6 +104,8 @@ def create_database(db_path: Path) -> sqlite3.Connection:
     tmp.unlink(missing_ok=True)
     try:
         db = sqlite3.connect(tmp, isolation_level=None)
+        for pragma in NEW_STORE_PRAGMAS:  # only take effect before the first table exists
+            db.execute(pragma)
         db.executescript(SCHEMA)
         db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),))
         db.execute("INSERT INTO meta(key, value) VALUES ('created', ?)", (json.dumps(time.time()),))
@@ -109,6 +119,21 @@ def create_database(db_path: Path) -> sqlite3.Connection:
     recognise_store(db_path)
     db, _ = open_database(db_path, read_only=False)
     return db
+
+
+def release_free_pages(db: sqlite3.Connection) -> int:
+    """Returns a store's free pages to the filesystem (after an ingest); a no-op on stores made
+    without incremental auto-vacuum (older versions), which reuse them on their next writes instead.
+
+    Returns:
+        The pages released.
+    """
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: incremental
+        return 0
+    free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+    if free:
+        db.executescript("PRAGMA incremental_vacuum;")  # execute() would run one step: one page
+    return free
 
 
 def _move_into_place(tmp: Path, db_path: Path) -> None:

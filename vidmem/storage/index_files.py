@@ -78,6 +78,17 @@ class IndexFiles:
                 3,
             )
 
+    def forget(self, group: str) -> None:
+        """Deletes a group's file and manifest record (an index no longer kept on disk); best effort."""
+        manifest = self._manifest()
+        path = self.path(group)
+        if group not in manifest and not path.exists():
+            return
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+            manifest.pop(group, None)
+            _write_atomic(self.folder / MANIFEST, json.dumps(manifest, sort_keys=True).encode())
+
     def _manifest(self) -> dict:
         try:
             data = json.loads((self.folder / MANIFEST).read_text())
