@@ -54,7 +54,7 @@ class TrainConfig:
     seed: int = 0
     explore: float = 0.15
     allocator_episodes: int = 40
-    dagger_rounds: int = 0
+    dagger_rounds: int = 2
     dagger_episodes: int = 100
     dagger_epochs: int = 15
     progress: bool | None = None

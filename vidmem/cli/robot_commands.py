@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="passes over the demonstrations (default 60)")
     p.add_argument("--batch-size", type=int, help="episodes per gradient step (default 16)")
     p.add_argument("--lr", type=float, help="learning rate (default 5e-3)")
-    p.add_argument("--dagger-rounds", type=int, help="DAgger rounds after cloning (learner rollouts, expert labels)")
+    p.add_argument(
+        "--dagger-rounds",
+        type=int,
+        help="DAgger rounds after cloning (learner rollouts, expert labels; default 2, 0: cloning only)",
+    )
     p.add_argument("--dagger-episodes", type=int, help="learner episodes per DAgger round (default 100)")
     p.add_argument("--dagger-epochs", type=int, help="epochs over the aggregated data per round (default 15)")
     p.add_argument("--eval-episodes", type=int, default=0, help="then run N held-out episodes and report success")
