@@ -58,7 +58,9 @@ def _cue_policy(env, memory: str, **kw):
 def test_diffusion_head_solves_the_cue_task_with_memory_and_not_without():
     torch.set_num_threads(1)
     env = make_env("cue_reach")
-    train = TrainConfig(episodes=48, epochs=40, batch_size=16, lr=1e-2, seed=0, explore=0.2, progress=False)
+    train = TrainConfig(
+        episodes=48, epochs=40, batch_size=16, lr=1e-2, seed=0, explore=0.2, dagger_rounds=0, progress=False
+    )
     demos = record_demonstrations(env, train.episodes, seed=0, explore=train.explore)
     with_memory, _ = behaviour_clone(_cue_policy(env, "bank"), demos, train)
     without, _ = behaviour_clone(_cue_policy(env, "nomemory"), demos, train)
@@ -133,7 +135,7 @@ def test_unknown_policy_names_suggest_close_ones():
 
 def test_train_policy_caches_a_trained_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("VIDMEM_HOME", str(tmp_path))
-    config = TrainConfig(episodes=4, epochs=2, batch_size=4, seed=3, progress=False)
+    config = TrainConfig(episodes=4, epochs=2, batch_size=4, seed=3, dagger_rounds=0, progress=False)
     path = train_policy("cue_reach", "chunks", config)
     assert path == cached_checkpoint("cue_reach", "chunks") == tmp_path / "policies" / "cue_reach-chunks.pt"
     policy = load_policy(path, expect="chunks")
@@ -143,7 +145,7 @@ def test_train_policy_caches_a_trained_checkpoint(tmp_path, monkeypatch):
 
 def test_behaviour_cloning_is_seeded():
     env = make_env("cue_reach")
-    train = TrainConfig(episodes=4, epochs=2, batch_size=2, seed=1, progress=False)
+    train = TrainConfig(episodes=4, epochs=2, batch_size=2, seed=1, dagger_rounds=0, progress=False)
     demos = record_demonstrations(env, 4, seed=1)
     a, stats = behaviour_clone(_cue_policy(env, "bank"), demos, train)
     b, _ = behaviour_clone(_cue_policy(env, "bank"), demos, train)
@@ -170,3 +172,19 @@ def test_diffusion_infer_batch_equals_per_episode_infer():
         for i, out in enumerate(outs):
             np.testing.assert_allclose(out["actions"], alone[i][t], atol=1e-5)
     assert not np.allclose(alone[0][3], alone[1][3])
+
+
+def test_a_checkpoint_cloned_without_dagger_is_stale_under_the_defaults(tmp_path):
+    """The defaults include DAgger, so a cache entry made by cloning alone is retrained, not reported."""
+    from robot.policies.checkpoint import save_checkpoint
+    from robot.policies.train import cache_staleness, recipe_id
+
+    env = make_env("cue_reach")
+    cfg = config_for_env("nomemory", env)
+    policy = build_policy(cfg)
+    cloned_only, defaults = tmp_path / "cloned.pt", tmp_path / "defaults.pt"
+    save_checkpoint(policy, cloned_only, info={"recipe": recipe_id(TrainConfig(dagger_rounds=0), cfg)})
+    save_checkpoint(policy, defaults, info={"recipe": recipe_id(TrainConfig(), cfg)})
+    assert "another recipe" in cache_staleness(cloned_only, TrainConfig(), cfg)
+    assert cache_staleness(defaults, TrainConfig(), cfg) == ""
+    assert cache_staleness(cloned_only, TrainConfig(dagger_rounds=0), cfg) == ""
