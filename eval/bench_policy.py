@@ -78,7 +78,7 @@ def training_times(env_name: str, agents: list[str], episodes: int, epochs: int)
     from robot.policies.rollout import success_rate
     from robot.policies.train import TrainConfig, behaviour_clone, collect, config_for_env
 
-    config = TrainConfig(episodes=episodes, epochs=epochs, progress=False)
+    config = TrainConfig(episodes=episodes, epochs=epochs, dagger_rounds=0, progress=False)
     env = make_env(env_name, seed=0)
     try:
         start = time.perf_counter()

@@ -11,7 +11,19 @@ from vidmem.cli import main
 
 def test_train_policy_cli_writes_a_loadable_checkpoint(tmp_path, capsys):
     out = tmp_path / "cue.pt"
-    argv = ["train-policy", "--env", "cue_reach", "--agent", "nomemory", "--episodes", "3", "--epochs", "1"]
+    argv = [
+        "train-policy",
+        "--env",
+        "cue_reach",
+        "--agent",
+        "nomemory",
+        "--episodes",
+        "3",
+        "--epochs",
+        "1",
+        "--dagger-rounds",
+        "0",
+    ]
     code = main([*argv, "--seed", "2", "--out", str(out), "--eval-episodes", "2", "--no-progress", "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
