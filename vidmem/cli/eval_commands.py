@@ -77,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(run=_bench_ingest)
 
+    f = bsub.add_parser("faults", help="fault table: kill -9, two writers, damaged/foreign/read-only stores, bad input")
+    f.add_argument("--trials", type=int, default=3, help="tries per fault (default 3; the 25,000-cue file once)")
+    f.add_argument("--work", help="folder for the generated video and stores (default: temporary)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.set_defaults(run=_bench_faults)
+
     k = bsub.add_parser("ask", help="cold `vidmem ask`: wall, CPU and peak RSS for a text and an image question")
     k.add_argument("--repeats", type=int, default=3, help="timed runs per question after one warm-up (default 3)")
     k.add_argument("--before", help="another vidmem checkout to time in the same run (e.g. an older commit)")
@@ -195,6 +201,14 @@ def _bench_ingest(args: argparse.Namespace) -> dict[str, Any]:
             return speech_track(lines, seconds)[0], RATE
 
     return run_cli(args, make_sample_video, speak)
+
+
+def _bench_faults(args: argparse.Namespace) -> dict[str, Any]:
+    from demos.sample_video import make_sample_video
+    from demos.subtitles import write_srt
+    from eval.bench_faults import run_cli
+
+    return run_cli(args, make_sample_video, write_srt)
 
 
 def _bench_server(args: argparse.Namespace) -> dict[str, Any]:
