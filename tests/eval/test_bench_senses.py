@@ -12,13 +12,17 @@ def test_word_error_rate_counts_substitutions_insertions_and_deletions():
     assert word_errors("the cat sat".split(), "the cat sat".split()) == 0
     assert word_errors("the cat sat".split(), "a cat sat down".split()) == 2
     assert word_errors("the cat sat".split(), []) == 3
-    assert words_of("Meet at 715. [seven fifteen; 7:15]") == ["meet", "at", "715"]
+    assert words_of("Meet at 7:15. [seven fifteen]") == ["meet", "at", "seven", "fifteen"]
+    # Whisper writes the numbers it hears as digits: both sides are spelled out, so "10" is "ten"
+    assert words_of("It opens at 10, it's 1,200 feet") == "it opens at ten it's one thousand two hundred feet".split()
 
 
 def test_word_start_errors_align_words_heard_right():
     truth = [("the", 1.0), ("red", 1.4), ("kettle", 1.9)]
     heard = [("red", 1.5), ("cattle", 1.9)]
     assert np.allclose(start_errors(truth, heard), [0.1])
+    # a word whose true start is unknown aligns but adds no error
+    assert np.allclose(start_errors([("the", None), ("red", 1.4)], [("the", 0.2), ("red", 1.3)]), [-0.1])
 
 
 def test_spoken_lines_do_not_overlap():

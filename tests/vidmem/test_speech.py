@@ -216,3 +216,20 @@ def test_a_segment_is_cut_into_memories_at_long_pauses():
     words = (("Meet", 1.0, 1.3), ("me.", 1.4, 1.7), ("Blue", 4.0, 4.3), ("bicycle.", 4.35, 4.9))
     assert split_at_pauses(words, 1.0) == [words[:2], words[2:]]
     assert split_at_pauses(words, 5.0) == [words]
+
+
+def test_a_sentence_synthesised_whole_carries_espeak_word_starts():
+    from demos.speech_video import RATE, speak_sentence
+
+    text = "The old man walked to the market"
+    audio, timed, untimed = speak_sentence(text)
+    assert [w for w, _, _ in timed] == text.split()
+    starts = [t0 for i, (_, t0, _) in enumerate(timed) if i not in untimed]
+    assert all(a < b for a, b in zip(starts, starts[1:], strict=False)) and all(t1 > t0 for _, t0, t1 in timed)
+    loud = np.nonzero(np.abs(audio) > 0.01)[0]
+    assert abs(loud[0] / RATE - timed[0][1]) < 0.05 and abs(timed[-1][2] - len(audio) / RATE) < 0.01
+    # a word starts a little before the sound of the sentence's prefix (said alone, so lengthened) ends
+    for k in (2, 4):
+        if k not in untimed:
+            prefix, _, _ = speak_sentence(" ".join(text.split()[:k]))
+            assert -0.3 < timed[k][1] - len(prefix) / RATE < 0.0
