@@ -30,14 +30,17 @@ GOALS = {"text_wall_s": 1.0, "text_rss_mb": 400.0}
 TEXT_QUESTION = "when does the crowd cheer"
 IMAGE_SECOND = 25.0
 
-# Runs the CLI, then reports which heavy libraries the process imported (stderr, last line).
+# Runs the CLI, then reports which heavy libraries the process imported and its peak RSS (stderr, last
+# line). The peak is VmHWM, this process's own high-water mark: rusage's ru_maxrss of a child started
+# by vfork+exec also counts the parent's resident size at the exec (Linux keeps the larger of the two).
 _PROBE = """
 import json, sys
 from vidmem.cli import main
 HEAVY = HEAVY_LIST
 code = main(sys.argv[1:])
 loaded = [m for m in HEAVY if m in sys.modules]
-sys.stderr.write("\\nvidmem-probe " + json.dumps({"rc": code, "modules": loaded}) + "\\n")
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]
+sys.stderr.write("\\nvidmem-probe " + json.dumps({"rc": code, "modules": loaded, "rss_mb": int(hwm) / 1024}) + "\\n")
 sys.exit(code)
 """.replace("HEAVY_LIST", repr(HEAVY_MODULES))
 
@@ -62,7 +65,7 @@ def cold_ask(
     return {
         "wall_s": round(wall, 3),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        "rss_mb": round(json.loads(probe[-1].split(" ", 1)[1])["rss_mb"], 1),
         "modules": json.loads(probe[-1].split(" ", 1)[1])["modules"],
         "answer": json.loads(stdout.strip().splitlines()[-1]),
     }
@@ -73,7 +76,7 @@ def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[int, float, Any, str, 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak RSS and CPU time
+        _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own CPU time (its RSS: the probe)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -105,10 +108,11 @@ def reject_oversized(store: Path, image: Path, code: Path = REPO_ROOT) -> dict[s
     argv = ["ask", str(store), "", "--json", "--image", str(image)]
     env = {**os.environ, "PYTHONPATH": str(code)}
     rc, wall, usage, _, stderr = _timed([sys.executable, "-c", _PROBE, *argv], code, env)
-    if rc == 0 or "declares" not in stderr:  # a refusal names the size; anything else is a failure to report
+    probe = [line for line in stderr.splitlines() if line.startswith("vidmem-probe ")]
+    if rc == 0 or "declares" not in stderr or not probe:  # a refusal names the size; anything else is a failure
         raise RuntimeError(f"oversized image was not refused by its header ({rc}): {stderr.strip()[-400:]}")
     return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-            "rss_mb": round(usage.ru_maxrss / 1024, 1)}  # fmt: skip
+            "rss_mb": round(json.loads(probe[-1].split(" ", 1)[1])["rss_mb"], 1)}  # fmt: skip
 
 
 def python_floor() -> dict[str, float]:
