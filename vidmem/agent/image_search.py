@@ -27,7 +27,7 @@ GLOBAL_CANDIDATES = 24
 VOTED_CANDIDATES = 16
 """Most-voted frames verified in stage 2."""
 STRONG_INLIERS = 20
-"""Stage 1 inliers that make stage 2 unnecessary (a look-alike frame rarely reaches 20 of 64)."""
+"""Stage 1 inliers that make stage 2 unnecessary (a look-alike frame rarely reaches 20 of 96)."""
 VOTE_DISTANCE = 56
 """Hamming distance (of 256 bits) within which a stored keypoint votes for its frame."""
 VOTE_NEIGHBOURS = 4

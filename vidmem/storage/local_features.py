@@ -4,7 +4,7 @@ Frames are keyed by (source, time of the frame), not by entry id, so clip consol
 replaces clip entries) leaves them valid; a trigger drops a source's rows with the source. One row
 holds a whole ingest checkpoint's frames (times, keypoint counts, float16 x/y, 32-byte ORB
 descriptors): a row per frame (~2.3 KB) would fill a 4 KB SQLite page alone and waste ~40 %.
-About 64 keypoints x 36 bytes per 2 s clip: ~4.2 MB per video-hour.
+About 96 keypoints x 36 bytes per 2 s clip: ~6.2 MB per video-hour.
 """
 
 from __future__ import annotations
