@@ -50,8 +50,9 @@ def read_captions_json(path: str | Path, fps: float | None = None, *, duration: 
         raise TextInputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
     except RecursionError:
         raise TextInputError(f"{path}: JSON nested too deeply to be captions") from None
-    except ValueError as exc:  # e.g. a number of thousands of digits (Python's int-conversion limit)
-        raise TextInputError(f"{path}: not usable JSON (a number too long to read: {str(exc)[:60]})") from None
+    except ValueError:  # e.g. a number of thousands of digits (Python's int-conversion limit)
+        # Python's own text ("Exceeds the limit (4300 digits) for integer string conversion...") is not ours to show
+        raise TextInputError(f"{path}: not usable JSON (a number with thousands of digits)") from None
     if isinstance(data, dict):
         for key in _LIST_KEYS:
             if isinstance(data.get(key), list):
