@@ -245,7 +245,8 @@ def print_needle(result: dict[str, Any]) -> None:
 
 def run_cli(args, work: str) -> dict[str, Any]:
     """``vidmem eval memory --needle``: the benchmark over ``args.video``, stores under ``work``."""
-    result = needle_benchmark([Path(v) for v in args.video], Path(work), args.needle_minutes, args.needle_per_video)
+    videos = [Path(v) for v in args.video]
+    result = needle_benchmark(videos, Path(work), args.needle_minutes, args.needle_per_video, args.needle_seed)
     if not args.json:
         print_needle(result)
     return result

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--needle", action="store_true", help="also the needle benchmark: transformed frames asked back")
     m.add_argument("--needle-minutes", type=float, default=60.0, help="length of the joined video (0: none)")
     m.add_argument("--needle-per-video", type=int, default=8, help="frames queried per video (default 8)")
+    m.add_argument("--needle-seed", type=int, default=0, help="seeds queried frames and transformations")
     m.add_argument("--boundaries", action="append", help="true event boundaries: NAME=t1,t2,... or a JSON file")
     m.add_argument("--boundary-tolerance", type=float, default=1.0, help="seconds a boundary may be off (default 1)")
     m.add_argument("--sort-pairs", type=int, default=20, help="SORT clip pairs per video (default 20)")
