@@ -9,7 +9,7 @@ as probably not speech (``no_speech_prob`` above ``max_no_speech_prob``) whose w
 hear clearly either are dropped as well. (White noise, a low rumble and a tone alone gave no
 segment at all in tests; speech at 10 dB SNR gets ``no_speech_prob`` 0.85 and must be kept.)
 
-Audio is decoded in pieces of about ``chunk_seconds`` (16 kHz mono float32, ~19 MB per 5 min),
+Audio is decoded in pieces of about ``chunk_seconds`` (16 kHz mono float32, ~4 MB a minute),
 each cut at the quietest quarter second near its end so that no word is split, and transcribed
 piece by piece: memory does not grow with the video's length, and ``transcribe_video`` hands its
 progress to a ``save`` callback after every piece, so a killed ingest resumes after the last
@@ -60,7 +60,10 @@ class SpeechConfig:
         max_no_speech_prob: segments Whisper rates as non-speech above this are dropped when
             their words are unclear too (see ``min_word_probability``).
         min_word_probability: mean word probability below which such a segment is dropped.
-        chunk_seconds: audio transcribed per piece (bounds memory; the unit of resuming).
+        chunk_seconds: audio transcribed per piece (bounds memory; the unit of resuming). 60, not
+            300: faster-whisper's features and VAD buffers grow with the piece, so with 5-minute
+            pieces a 30-min speaking video's ingest peaked at 507 MB against 390 MB with 1-minute
+            ones (OCR off), while a 1-minute video only ever makes a 1-minute piece.
         pause_split: a segment is cut into separate memories at silences longer than this (s).
         word_start_lag: seconds by which Whisper's word starts lag the speech; subtracted before a
             start is moved onto the onset of sound. Measured, not derived: on espeak-ng speech
@@ -81,7 +84,7 @@ class SpeechConfig:
     vad: bool = True
     max_no_speech_prob: float = 0.8
     min_word_probability: float = 0.5
-    chunk_seconds: float = 300.0
+    chunk_seconds: float = 60.0
     pause_split: float = 1.0
     word_start_lag: float = 0.1
 
