@@ -28,7 +28,7 @@ from vidmem.memory.novelty import unit
 from vidmem.memory.semantic import SemanticConfig
 from vidmem.memory.visual import VisualConfig
 from vidmem.memory.writer import Batch, MemoryWriter, write_keyframes
-from vidmem.process_memory import release_freed_memory
+from vidmem.process_memory import bound_heap_growth, release_freed_memory
 from vidmem.repair import restore_keyframes
 from vidmem.storage.lock import source_lock
 from vidmem.storage.store import MemoryStore
@@ -143,6 +143,7 @@ def index_video(
     from encoders.condenser import build_condenser
     from vidmem.io import probe_video
 
+    bound_heap_growth()  # before any model or frame buffer is allocated: peak RSS flat in video length
     config = config or IngestConfig()
     condenser = build_condenser(config.tokens) if config.tokens else None  # a bad spec fails before the store
     if encoder is None:

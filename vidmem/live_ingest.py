@@ -22,6 +22,7 @@ from vidmem.ingest import IngestConfig, _keypoint_writer, _ocr_reader, _Run, _Te
 from vidmem.io.live import LiveSource
 from vidmem.io.sampler import SampledFrame, chunk_clips, sample_frames
 from vidmem.memory.writer import MemoryWriter
+from vidmem.process_memory import bound_heap_growth
 from vidmem.storage.lock import source_lock
 from vidmem.storage.store import MemoryStore
 
@@ -102,6 +103,7 @@ def ingest_live(
     """
     config = config or LiveConfig()
     stats = stats or LiveStats()
+    bound_heap_growth()  # a live source runs for hours: keep its heap from ratcheting up
     ingest = config.ingest()
     identity = live_identity(source.name)
     with MemoryStore(store_dir, create=True) as store, source_lock(store.root, identity, source.name):
