@@ -140,3 +140,43 @@ def test_cli_image_question_answers_with_the_clip(plain, tmp_path):
     assert answer["found"] is True
     top = answer["evidence"][0]
     assert top["source"] == "episodic@clip" and top["t_start"] - TOLERANCE <= t <= top["t_end"] + TOLERANCE
+
+
+def _clip(frames: list[np.ndarray], times: list[float]):
+    from vidmem.types import Clip
+
+    return Clip("s", 0, times[0], times[-1] + 1.0, np.stack(frames), np.array(times))
+
+
+def test_keypoint_writer_keeps_a_second_frame_only_when_the_clip_changes(sample_video):
+    from encoders.local_features import LocalFeatures
+    from vidmem.memory.keypoints import KeypointWriter
+
+    _, manifest = sample_video(duration=8.0, fps=5, size=(480, 270), scene_seconds=2.0, seed=5, burn_text=False)
+    still, moved, other = render_frame(manifest, 0.5), render_frame(manifest, 0.9), render_frame(manifest, 4.5)
+    writer = KeypointWriter(LocalFeatures())
+    writer.add([_clip([still, moved], [0.5, 1.0])])
+    assert [t for t, _, _ in writer.pending] == [1.0]  # the same shot: the middle frame covers both
+    writer.pending = []
+    writer.add([_clip([other, still], [4.0, 4.5])])
+    assert [t for t, _, _ in writer.pending] == [4.0, 4.5]  # a cut inside the clip: both, in time order
+
+
+def test_a_shot_that_starts_inside_a_clip_is_verified_at_its_own_time(sample_video, tmp_path):
+    """A new scene every second at 1 fps: each 2 s clip holds two shots, and a crop of the shot that
+    is not the clip's middle frame must still be verified geometrically (votes only, no global rank)."""
+    path, manifest = sample_video(duration=12.0, fps=5, size=(480, 270), scene_seconds=1.0, seed=7, burn_text=False)
+    store = tmp_path / "cuts.mem"
+    index_video(path, store, CONFIG)
+    with MemoryStore(store) as s:
+        verifier = ImageVerifier(s)
+        times = sorted(float(t) for t in verifier.rows.t)
+        found = []
+        for t in (2.2, 6.2, 8.3):
+            query = apply("crop70+scale320+jpeg30", render_frame(manifest, t), np.random.default_rng(3))
+            hits = verifier.verify(query, [], None)
+            found.append(
+                bool(hits) and hits[0].via == "geometric" and hits[0].entry.t_start <= t <= hits[0].entry.t_end
+            )
+    assert len(times) > 12 / 2, times  # more than one frame per clip kept
+    assert all(found), found
