@@ -159,8 +159,6 @@ class ImageVerifier:
                 continue
             ids = self.store.select_ids("episodic", "clip", t, t, source_id=sid)
             entries = [e for e in self.store.get_entries(ids) if e.source == paths.get(sid)]
-            # a frame at a clip's first instant also touches the previous clip's end: it is the later clip's
-            entries.sort(key=lambda e: not e.t_start - 1e-6 <= t < e.t_end - 1e-6)
             if not entries or any(h.entry.id == entries[0].id for h in out):
                 continue
             entry = entries[0]

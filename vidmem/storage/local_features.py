@@ -1,12 +1,10 @@
-"""Local features kept in the store, for verifying image queries: ORB keypoints of each clip's middle
-frame, and of its other frames where the middle one does not cover them (``vidmem.memory.keypoints``).
+"""Local features kept in the store: ORB keypoints of one frame per clip, for verifying image queries.
 
 Frames are keyed by (source, time of the frame), not by entry id, so clip consolidation (which
 replaces clip entries) leaves them valid; a trigger drops a source's rows with the source. One row
 holds a whole ingest checkpoint's frames (times, keypoint counts, float16 x/y, 32-byte ORB
 descriptors): a row per frame (~2.3 KB) would fill a 4 KB SQLite page alone and waste ~40 %.
-About 96 keypoints x 36 bytes per stored frame: ~6.2 MB per video-hour at one frame per 2 s clip, more
-where the camera moves inside clips.
+About 96 keypoints x 36 bytes per 2 s clip: ~6.2 MB per video-hour.
 """
 
 from __future__ import annotations
