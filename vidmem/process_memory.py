@@ -12,7 +12,8 @@ Two things make a long ingest's resident size creep up on glibc:
   cannot be returned. ``bound_heap_growth`` pins the threshold at 4 MB, which also turns the dynamic
   adjustment off. Measured with ``vidmem bench ingest``'s child on 640x360 speaking video with the
   defaults (peak VmHWM, 1 / 30 / 60 minutes): 382 / 505-541 / 491-558 MB with glibc's default,
-  373 / 411 / 422 MB pinned at 4 MB, at the same wall time. 1 and 2 MB were lower at 1 minute but
+  366-374 / 422 / 429 MB pinned here (373 / 411 / 422 with ``MALLOC_MMAP_THRESHOLD_=4194304``), at
+  the same wall time. 1 and 2 MB were lower at 1 minute but
   ran up to twice as slow (every buffer a fresh mapping); 8 MB was no better than the default.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
 MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
@@ -54,8 +56,6 @@ def bound_heap_growth() -> bool:
     Returns True when the C library took the setting, False where there is no ``mallopt`` (musl,
     macOS) or it refused. A ``MALLOC_MMAP_THRESHOLD_`` set in the environment is left to win.
     """
-    import os
-
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     mallopt = _symbol("mallopt")

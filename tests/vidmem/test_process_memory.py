@@ -2,6 +2,7 @@
 onto the main heap (where they fragment it and peak RSS grows with video length)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -36,8 +37,6 @@ def test_pinned_threshold_keeps_later_large_blocks_off_the_heap():
 
 
 def test_environment_setting_is_left_to_win():
-    import os
-
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="1048576")
     out = subprocess.run(
         [sys.executable, "-c", "from vidmem.process_memory import bound_heap_growth; print(bound_heap_growth())"],
