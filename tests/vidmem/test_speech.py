@@ -11,11 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
+from vidmem.errors import TextWarning
 from vidmem.ingest import IngestConfig, index_video
 from vidmem.storage.store import MemoryStore
 from vidmem.text import TextSpan
 from vidmem.text.numbers import number_forms
-from vidmem.text.speech import SpeechConfig, drop_covered, spans_to_json, transcribe_video
+from vidmem.text.spans import validate_spans
+from vidmem.text.speech import SpeechConfig, drop_covered, spans_from_json, spans_to_json, transcribe_video
 
 LINES = [
     (1.0, "The red kettle is boiling in the kitchen"),
@@ -102,7 +104,11 @@ def test_a_killed_transcription_resumes_without_duplicates_or_gaps(talk):
     video, manifest, store = talk
     whole = _speech_entries(store)
     # as if killed after a first piece ending between the first and the second line
-    first = [TextSpan(e.t_start, e.t_end, e.text, "speech", "", tuple(map(tuple, e.extra["words"]))) for e in whole]
+    first = [
+        TextSpan(e.t_start, e.t_end, e.text, "speech", f"{video.name} speech at {e.t_start:.1f} s",
+                 tuple(map(tuple, e.extra["words"])))
+        for e in whole
+    ]  # fmt: skip
     state = {"done": 6.0, "complete": False, "spans": spans_to_json(first[:1])}
     saved = []
     resumed = transcribe_video(video, SpeechConfig(), state=state, save=saved.append)
@@ -110,6 +116,21 @@ def test_a_killed_transcription_resumes_without_duplicates_or_gaps(talk):
     heard = " ".join(s.text.lower() for s in resumed)
     assert heard.count("kitchen") == heard.count("bicycle") == heard.count("harbor") == 1, heard
     assert saved[-1]["complete"] and saved[-1]["done"] > DURATION - 1
+
+
+def test_speech_spans_keep_their_origin_through_the_saved_state():
+    """A warning about overlapping speech names the video and the time (it named nothing before)."""
+    spans = [TextSpan(3600.0, 3602.5, "the boat", "speech", "", (("the", 3600.0, 3600.4),)),
+             TextSpan(3601.0, 3603.0, "is red", "speech", "", ())]  # fmt: skip
+    back = spans_from_json(spans_to_json(spans), "long.mp4")
+    assert [s.origin for s in back] == ["long.mp4 speech at 3600.0 s", "long.mp4 speech at 3601.0 s"]
+
+    def fields(items):
+        return [(s.t_start, s.t_end, s.text, s.words) for s in items]
+
+    assert fields(back) == fields(spans)
+    with pytest.warns(TextWarning, match="first long.mp4 speech at 3601.0 s overlaps long.mp4 speech at 3600.0 s"):
+        validate_spans(back, None, "long.mp4")
 
 
 def test_a_video_without_audio_is_indexed_without_speech(sample_video, tmp_path):

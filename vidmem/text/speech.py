@@ -344,7 +344,7 @@ def transcribe_video(
         state["complete"] = True
         if save is not None:
             save(state)
-    return spans_from_json(state["spans"])
+    return spans_from_json(state["spans"], Path(path).name)
 
 
 def _transcribe_rest(path: Path, config: SpeechConfig, state: dict, save, progress: bool) -> None:
@@ -378,8 +378,13 @@ def spans_to_json(spans: list[TextSpan]) -> list[list]:
     return [[s.t_start, s.t_end, s.text, [list(w) for w in s.words]] for s in spans]
 
 
-def spans_from_json(items: list[list]) -> list[TextSpan]:
-    spans = [TextSpan(a, b, text, "speech", "", tuple((w, x, y) for w, x, y in words)) for a, b, text, words in items]
+def spans_from_json(items: list[list], name: str = "") -> list[TextSpan]:
+    """The spans ``spans_to_json`` wrote; ``name`` (the video's file name) labels each one's origin
+    (``talk.mp4 speech at 61.2 s``), which warnings about the spans quote."""
+    spans = [
+        TextSpan(a, b, text, "speech", f"{name} speech at {a:.1f} s".lstrip(), tuple((w, x, y) for w, x, y in words))
+        for a, b, text, words in items
+    ]
     return sorted(spans, key=lambda s: (s.t_start, s.t_end))
 
 
