@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from demos.sample_video import make_sample_video
 from demos.subtitles import write_captions_json
 from eval.bench_ingest import run_cli as bench_cli
@@ -39,10 +41,12 @@ def test_builtin_kitchen_questions_load_for_the_kitchen_video(tmp_path):
 
 def test_bench_ingest_reports_every_figure(tmp_path):
     args = SimpleNamespace(
-        minutes=0.5, long_minutes=1.5, encoder="classical", video=None, work=str(tmp_path), json=True
+        minutes=0.5, long_minutes=[0.7, 1.5], encoder="classical", video=None, work=str(tmp_path), json=True
     )
     result = bench_cli(args, make_sample_video)
     json.dumps(result)
     for key in ("decode_fps", "ingest_fps", "ingest_to_decode_ratio", "stored_mb_per_video_hour", "peak_rss_ratio"):
         assert result[key] > 0, key
-    assert set(result["peak_rss_mb"]) == {"1min", "1.5min"}
+    assert set(result["peak_rss_mb"]) == {"1min", "0.7min", "1.5min"}
+    long = result["peak_rss_mb"]["1.5min"] / result["peak_rss_mb"]["0.7min"]
+    assert result["peak_rss_ratio_long"] == pytest.approx(long, abs=1e-3)
