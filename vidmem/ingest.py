@@ -186,7 +186,7 @@ def index_video(
             writer.load_state(src.state)
             start_clip = src.next_clip
         run = _Run(store, source_id, writer, config, _TextVectors(store, config.text_encoder))
-        run.keypoints = _keypoint_writer(config)
+        run.keypoints = _keypoint_writer(config, store)
         total = max(1, int(np.ceil(info.duration / config.clip_seconds))) if info.duration else None
         clips = _clips(path, config, info.duration, start_clip)
         next_clip = run.consume(clips, encoder, start_clip, total, progress)
@@ -454,13 +454,14 @@ def with_speech(
     return sorted(spans + drop_covered(speech, subtitles), key=lambda s: (s.t_start, s.t_end))
 
 
-def _keypoint_writer(config: IngestConfig):
+def _keypoint_writer(config: IngestConfig, store: MemoryStore):
     if not config.keypoints:
         return None
-    from encoders.local_features import LocalFeatures
+    from encoders.local_features import LocalFeatureConfig, LocalFeatures
     from vidmem.memory.keypoints import KeypointWriter
+    from vidmem.storage.local_features import recorded_channel
 
-    return KeypointWriter(LocalFeatures())
+    return KeypointWriter(LocalFeatures(LocalFeatureConfig(channel=recorded_channel(store.db))))
 
 
 def _ocr_reader(config: IngestConfig):

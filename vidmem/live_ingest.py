@@ -127,7 +127,7 @@ def ingest_live(
             writer.load_state(src.state)
             start_clip = src.next_clip
         run = _Run(store, source_id, writer, ingest, _TextVectors(store, ingest.text_encoder))
-        run.keypoints = _keypoint_writer(ingest)
+        run.keypoints = _keypoint_writer(ingest, store)
         per_clip = max(1, round(ingest.clip_seconds * ingest.fps))
         frames = _continued(
             sample_frames(source, fps=ingest.fps, max_side=ingest.max_side), start_clip * per_clip, ingest.fps, stats

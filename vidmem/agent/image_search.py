@@ -10,6 +10,9 @@ that agree on one placement (inliers). Candidates come in two stages:
    of the query's descriptors over the whole store) and the most-voted frames are verified too.
 
 The best verified frame (at least ``min_inliers``) names the clip that comes first in the answer.
+3. when the stored corners leave it unsure (no verified frame, fewer than ``STRONG_INLIERS``, or two
+   frames about as good), the best candidates are looked at again in the source video, when it is
+   on disk and unchanged (``vidmem.agent.source_check``), and its best frame's clip comes first.
 Stores built before local features existed answer as before (global ranking only).
 """
 
@@ -19,7 +22,7 @@ import numpy as np
 
 from encoders.local_features import LocalFeatureConfig, LocalFeatures
 from vidmem.agent.reader import Hit
-from vidmem.storage.local_features import FeatureRows, load_features
+from vidmem.storage.local_features import FeatureRows, load_features, recorded_channel
 from vidmem.storage.store import MemoryStore
 
 GLOBAL_CANDIDATES = 24
@@ -31,6 +34,11 @@ STRONG_INLIERS = 20
 VOTE_DISTANCE = 56
 """Hamming distance (of 256 bits) within which a stored keypoint votes for its frame."""
 VOTE_NEIGHBOURS = 4
+SECOND_LOOK_VERIFIED = 3
+"""Verified clips (each with ``SECOND_LOOK_PAD`` seconds either side) looked at again in the source."""
+SECOND_LOOK_PAD = 1.0
+SECOND_LOOK_GLOBAL = 3
+"""Unverified clips of the global ranking looked at again in the source."""
 TIE_FRACTION = 0.75
 """Verified frames with at least this fraction of the best inlier count are ranked by the global cosine."""
 
@@ -40,7 +48,7 @@ class ImageVerifier:
 
     Args:
         store: an open store.
-        config: local-feature settings (must match the ones used at ingest; the defaults do).
+        config: local-feature settings (must match the ones used at ingest; by default the store's record).
     """
 
     def __init__(self, store: MemoryStore, config: LocalFeatureConfig | None = None) -> None:
@@ -51,12 +59,13 @@ class ImageVerifier:
         self._loaded = False
         self._index = None
         self._source_ids: dict[str, int] = {}
+        self._check = None  # a SourceCheck, made on the first query the stored corners leave unsure
 
     @property
     def features(self) -> LocalFeatures:
         """The ORB matcher, built on the first image query: it loads OpenCV (~0.1 s), which text questions skip."""
         if self._features is None:
-            self._features = LocalFeatures(self._config)
+            self._features = LocalFeatures(self._config or LocalFeatureConfig(channel=recorded_channel(self.store.db)))
         return self._features
 
     @property
@@ -91,7 +100,58 @@ class ImageVerifier:
         found = sorted(
             (r for r, n in scores.items() if n >= self.features.config.min_inliers), key=lambda r: -scores[r]
         )
-        return self._clip_hits(found, scores, ranked, window)
+        hits = self._clip_hits(found, scores, ranked, window)
+        if self._unsure([scores[r] for r in found]):
+            hits = self._second_look(image, hits, ranked, window)
+        return hits
+
+    @staticmethod
+    def _unsure(inliers: list[int]) -> bool:
+        """No verified frame, a weak one, or two about as good: the stored corners do not decide."""
+        if not inliers or inliers[0] < STRONG_INLIERS:
+            return True
+        return len(inliers) > 1 and inliers[1] >= TIE_FRACTION * inliers[0]
+
+    def _second_look(self, image: np.ndarray, hits: list[Hit], ranked: list[Hit], window) -> list[Hit]:
+        """Hits with the source video's best matching frame first (``vidmem.agent.source_check``)."""
+        check = self._source_check()
+        spans = [(h, SECOND_LOOK_PAD) for h in hits[:SECOND_LOOK_VERIFIED]]
+        spans += [(h, 0.0) for h in ranked[:SECOND_LOOK_GLOBAL] if h.via != "geometric"]
+        wanted = []
+        for h, pad in spans:
+            sid = self._source_ids.get(h.entry.source)
+            if sid is not None:
+                t0, t1 = h.entry.t_start - pad, h.entry.t_end + pad
+                if window is not None:
+                    t0, t1 = max(t0, window[0]), min(t1, window[1])
+                if t1 >= t0:
+                    wanted.append((sid, t0, t1))
+        match = check.best(image, wanted) if wanted else None
+        if match is None:
+            return hits
+        entry = self._clip_entry(match.source_id, match.t)
+        if entry is None:
+            return hits
+        by_id = {h.entry.id: h for h in ranked}
+        cosine = by_id[entry.id].cosine if entry.id in by_id else None
+        score = max([geometric_score(match.inliers)] + [h.score + 1e-6 for h in hits if h.via == "geometric"])
+        return [Hit(entry, min(score, 1.999999), "geometric", cosine)] + [h for h in hits if h.entry.id != entry.id]
+
+    def _source_check(self):
+        if self._check is None:
+            from vidmem.agent.source_check import SourceCheck
+
+            self._check = SourceCheck({s.id: (s.path, s.fingerprint) for s in self.store.sources()})
+        return self._check
+
+    def _clip_entry(self, source_id: int, t: float):
+        """The clip entry of a source holding time ``t`` (the one starting there when two meet), or None."""
+        path = next((p for p, sid in self._source_ids.items() if sid == source_id), None)
+        ids = self.store.select_ids("episodic", "clip", t, t, source_id=source_id)
+        entries = [e for e in self.store.get_entries(ids) if e.source == path]
+        if not entries:
+            return None
+        return max(entries, key=lambda e: (e.t_start <= t < e.t_end, e.t_start))
 
     def _break_ties(self, hits: list[Hit]) -> list[Hit]:
         """Near-equal geometric matches ordered by the global descriptor.

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidmem.storage.local_features import ensure_table, insert_features
+from vidmem.storage.local_features import ensure_table, insert_features, record_channel
 from vidmem.types import Clip
 
 
@@ -35,5 +35,6 @@ class KeypointWriter:
         """Writes the buffered rows (call inside the checkpoint's transaction, so they resume with it)."""
         if self.pending:
             ensure_table(db)
+            record_channel(db, self.features.config.channel)
             insert_features(db, source_id, self.pending)
         self.pending = []

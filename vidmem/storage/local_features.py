@@ -9,6 +9,7 @@ About 96 keypoints x 36 bytes per 2 s clip: ~6.2 MB per video-hour.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ import numpy as np
 from vidmem.storage.schema import LOCAL_FEATURES_SCHEMA
 
 TABLE = "keypoints"
+META = "local_features"
+"""Meta key recording how the store's keypoints were made (``{"channel": "value"}``)."""
 
 
 @dataclass
@@ -47,6 +50,23 @@ class FeatureRows:
 def has_table(db) -> bool:
     """Whether the store was built with local features (older stores were not)."""
     return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone() is not None
+
+
+def recorded_channel(db) -> str:
+    """The grey channel the store's keypoints were found on, so later ones (and queries) match them.
+
+    Stores whose keypoints predate the record used luma; a store without keypoints takes the default.
+    """
+    row = db.execute("SELECT value FROM meta WHERE key=?", (META,)).fetchone()
+    if row is not None:
+        return str(json.loads(row[0]).get("channel", "luma"))
+    older = has_table(db) and db.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchone() is not None
+    return "luma" if older else "value"
+
+
+def record_channel(db, channel: str) -> None:
+    """Records the channel once (inside the transaction that writes the first keypoints)."""
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (META, json.dumps({"channel": channel})))
 
 
 def ensure_table(db) -> None:

@@ -1,0 +1,122 @@
+"""The second look in the source video: a still shot's clips all match a query's background alike."""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from eval.transforms import apply
+from vidmem.agent.agent import RetrievalAgent
+from vidmem.agent.source_check import SourceCheck, _merge
+from vidmem.ingest import IngestConfig, index_video
+from vidmem.storage.store import MemoryStore
+
+SIZE = (480, 270)
+FPS = 10
+DURATION = 20.0
+
+
+def _still_shot(t: float, background: np.ndarray, card: np.ndarray) -> np.ndarray:
+    """A fixed camera on a textured wall; a textured card slides left to right, 18 px a second."""
+    frame = background.copy()
+    x = int(20 + 18 * t)
+    frame[90 : 90 + card.shape[0], x : x + card.shape[1]] = card
+    return frame
+
+
+def _texture(rng: np.random.Generator, h: int, w: int, blocks: int) -> np.ndarray:
+    image = np.full((h, w, 3), 128, np.uint8)
+    for _ in range(blocks):
+        y, x = int(rng.integers(0, h - 8)), int(rng.integers(0, w - 8))
+        image[y : y + int(rng.integers(6, 30)), x : x + int(rng.integers(6, 30))] = rng.integers(0, 256, 3)
+    return image
+
+
+@pytest.fixture(scope="module")
+def still(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("still-shot")
+    rng = np.random.default_rng(5)
+    background, card = _texture(rng, SIZE[1], SIZE[0], 400), _texture(rng, 100, 90, 60)
+    path = folder / "still.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(FPS))
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        for i in range(int(DURATION * FPS)):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(_still_shot(i / FPS, background, card), format="rgb24")))
+        out.mux(stream.encode())
+    store = folder / "still.mem"
+    index_video(path, store, IngestConfig(ocr=False, speech=False))
+    return path, store, (background, card)
+
+
+def _sources(store):
+    with MemoryStore(store) as s:
+        return {r.id: (r.path, r.fingerprint) for r in s.sources()}
+
+
+@pytest.mark.parametrize("t", [4.6, 11.4, 16.8])
+def test_the_source_frame_of_the_query_instant_wins_among_equal_backgrounds(still, t):
+    path, store, (background, card) = still
+    query = apply("crop70+saturation", _still_shot(t, background, card), np.random.default_rng(int(t * 10)))
+    check = SourceCheck(_sources(store))
+    (sid,) = check._sources
+    match = check.best(query, [(sid, 0.0, DURATION)])
+    assert match is not None and match.source_id == sid
+    assert abs(match.t - t) <= 0.26, match  # decoded at 2 fps: the nearest frame is at most 0.25 s away
+
+
+@pytest.mark.parametrize("t", [4.6, 11.4, 16.8])
+def test_an_image_question_on_a_still_shot_names_the_clip_of_its_instant(still, t):
+    _, store, (background, card) = still
+    query = apply("crop70+saturation", _still_shot(t, background, card), np.random.default_rng(int(t * 10)))
+    with MemoryStore(store) as s:
+        top = RetrievalAgent(s).ask("", image=query).evidence[0]
+    assert top.t_start - 1e-6 <= t <= top.t_end + 1e-6, (t, top.t_start, top.t_end)
+
+
+def test_a_moved_or_changed_source_is_not_read_and_the_store_still_answers(still, tmp_path):
+    path, store, (background, card) = still
+    copy = tmp_path / "store.mem"
+    shutil.copytree(store, copy)
+    query = _still_shot(9.0, background, card)
+    moved = path.with_name("moved.mp4")
+    path.rename(moved)
+    try:
+        with MemoryStore(copy) as s:
+            agent = RetrievalAgent(s)
+            answer = agent.ask("", image=query)
+            assert answer.evidence and 1.0 < answer.evidence[0].score < 2.0  # verified by the stored corners
+            check = agent.verifier._check
+            assert check is not None and not any(check.usable(sid) for sid in check._sources)
+        path.write_bytes(moved.read_bytes()[:-4096] + b"\0" * 4096)  # same name, other content
+        assert not any(SourceCheck(_sources(copy)).usable(sid) for sid in _sources(copy))
+    finally:
+        moved.replace(path)
+    assert all(SourceCheck(_sources(copy)).usable(sid) for sid in _sources(copy))
+
+
+def test_spans_are_merged_per_source_within_the_budget():
+    spans = [(1, 4.0, 8.0), (2, 0.0, 2.0), (1, 7.0, 9.0), (1, 20.0, 40.0)]
+    assert _merge(spans, budget=10.0) == [(1, 4.0, 9.0), (2, 0.0, 2.0)]
+
+
+def test_a_store_keeps_the_channel_its_keypoints_were_found_on(still, sample_video, tmp_path):
+    from vidmem.agent.image_search import ImageVerifier
+    from vidmem.storage.local_features import META, recorded_channel
+
+    _, store, _ = still
+    with MemoryStore(store) as s:
+        assert recorded_channel(s.db) == "value" and ImageVerifier(s).features.config.channel == "value"
+    older = tmp_path / "older.mem"
+    shutil.copytree(store, older)
+    with MemoryStore(older) as s:  # keypoints written before the channel was recorded were found on luma
+        s.db.execute("DELETE FROM meta WHERE key=?", (META,))
+        s.db.commit()
+    other, _ = sample_video(duration=4.0, fps=5, size=(320, 180), seed=11, burn_text=False)
+    index_video(other, older, IngestConfig(ocr=False, speech=False))
+    with MemoryStore(older) as s:
+        assert recorded_channel(s.db) == "luma" and ImageVerifier(s).features.config.channel == "luma"
