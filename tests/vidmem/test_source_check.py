@@ -120,3 +120,22 @@ def test_a_store_keeps_the_channel_its_keypoints_were_found_on(still, sample_vid
     index_video(other, older, IngestConfig(ocr=False, speech=False))
     with MemoryStore(older) as s:
         assert recorded_channel(s.db) == "luma" and ImageVerifier(s).features.config.channel == "luma"
+
+
+def test_near_equal_verified_clips_of_two_videos_at_the_same_times_reorder(still):
+    """Two videos' clips at equal times compare equal up to their vectors: hits must be told apart by identity."""
+    from dataclasses import replace
+
+    from vidmem.agent.image_search import ImageVerifier, geometric_score
+    from vidmem.agent.reader import Hit
+
+    _, store, _ = still
+    with MemoryStore(store) as s:
+        first, second = s.get_entries(s.select_ids("episodic", "clip", 0.0, DURATION))[:2]
+        twin = replace(first, source="other.mp4", id=first.id + 1000, vector=first.vector.copy())
+        hits = [
+            Hit(e, geometric_score(n), "geometric", c)
+            for e, n, c in ((first, 30, 0.2), (twin, 29, 0.9), (second, 5, 0.5))
+        ]
+        ordered = ImageVerifier(s)._break_ties(hits)
+    assert [h.entry.source for h in ordered] == ["other.mp4", first.source, second.source]

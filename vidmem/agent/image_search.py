@@ -166,7 +166,8 @@ class ImageVerifier:
         tied = [h for h in hits if geometric_inliers(h.score) >= TIE_FRACTION * geometric_inliers(best)]
         if len(tied) < 2:
             return hits
-        rest = [h for h in hits if h not in tied]
+        tied_ids = {id(h) for h in tied}  # by identity: Hit equality compares entries' vector arrays
+        rest = [h for h in hits if id(h) not in tied_ids]
         tied.sort(key=lambda h: -(h.cosine if h.cosine is not None else -2.0))
         step = 1e-6
         tied = [Hit(h.entry, best - i * step, h.via, h.cosine) for i, h in enumerate(tied)]
