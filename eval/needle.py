@@ -72,8 +72,9 @@ def distinct_videos(videos: list[Path]) -> tuple[list[Path], dict[str, str]]:
     from encoders.local_features import LocalFeatureConfig, LocalFeatures
     from vidmem.io import sample_frames
 
-    # More keypoints than a store keeps: this check decides what is asked, so it should not miss.
-    features = LocalFeatures(LocalFeatureConfig(stored=96))
+    # Luma, as SHARED_INLIERS was measured (on the value channel scene_cuts' median fell below it and
+    # its bikes footage was asked, with two right answers).
+    features = LocalFeatures(LocalFeatureConfig(stored=96, channel="luma"))
     frames = {v: [f.image for f in sample_frames(str(v), fps=1.0, max_side=SIZE[0])] for v in videos}
     query = {v: [features.describe(f, features.config.query) for f in fs] for v, fs in frames.items()}
     stored = {v: [features.describe(f) for f in fs] for v, fs in frames.items()}
