@@ -212,17 +212,14 @@ class ImageVerifier:
         """The clip entry holding each verified frame, as hits scored by inliers."""
         rows = self.rows
         by_id = {h.entry.id: h for h in ranked}
-        paths = {sid: path for path, sid in self._source_ids.items()}
         out: list[Hit] = []
         for r in found:
             t, sid = float(rows.t[r]), int(rows.source_id[r])
             if window is not None and not window[0] <= t <= window[1]:
                 continue
-            ids = self.store.select_ids("episodic", "clip", t, t, source_id=sid)
-            entries = [e for e in self.store.get_entries(ids) if e.source == paths.get(sid)]
-            if not entries or any(h.entry.id == entries[0].id for h in out):
+            entry = self._clip_entry(sid, t)
+            if entry is None or any(h.entry.id == entry.id for h in out):
                 continue
-            entry = entries[0]
             cosine = by_id[entry.id].cosine if entry.id in by_id else None
             inliers = scores[r]
             out.append(Hit(entry, geometric_score(inliers), "geometric", cosine))
