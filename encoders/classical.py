@@ -23,6 +23,12 @@ from encoders.borders import content_box
 
 _DESCRIPTOR_VERSION = 1
 _CHUNK = 8  # frames described together
+CROP_SCALES = (0.84, 0.7)
+"""Sides of a stored frame a cropped query may show (0.84: a 70 % crop; 0.7: half the area)."""
+BORDER_SCALES = (0.92, 0.84)
+"""Sides of a query that may be the whole stored frame (a screenshot's window and desktop around it)."""
+PLACEMENTS = 3
+"""Positions per axis tried for each scale (both ends and the middle)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,55 @@ class ClassicalEncoder:
         weighted = [w * l2_normalize(b) for w, b in zip(self.config.block_weights, blocks, strict=True)]
         return l2_normalize(np.concatenate(weighted, axis=1))
 
+    def placed_similarity(self, image: np.ndarray, stored: np.ndarray) -> np.ndarray:
+        """Cosines of one query picture to stored frame vectors that allow crops and borders.
+
+        A crop of a frame (a 70 % crop shows 84 % of its width and height) or a screenshot (the
+        frame inside a window) moves every part of the thumbnail, and the plain cosine drops
+        below look-alike footage's. Here the colour and edge blocks compare as in the plain
+        cosine, and the thumbnail compares over placements: the query as a part of the stored
+        frame (``CROP_SCALES`` of its sides, at ``PLACEMENTS`` x ``PLACEMENTS`` positions) and a
+        part of the query as the stored frame (``BORDER_SCALES``); the best placement counts
+        (the whole frame is one of them). Each thumbnail is compared at twice its stored size,
+        bilinearly, so a placement need not fall on its cells.
+
+        Args:
+            image: ``uint8 [H,W,3]`` RGB query.
+            stored: ``float [N, dim]`` unit vectors this encoder made of single frames.
+
+        Returns:
+            ``float32 [N]``, a weighted mean of block cosines like ``encode_images(...) @ stored.T``.
+        """
+        import cv2
+
+        small = self._shrink(_check_images(image[None]))[0]
+        if self.config.crop_borders:
+            y0, y1, x0, x1 = content_box(small)
+            small = np.ascontiguousarray(small[y0:y1, x0:x1])
+        colour, edges = (l2_normalize(b)[0] for b in (self._color_block(small[None]), self._edge_block(small[None])))
+        stored = np.asarray(stored, np.float32)
+        c0, c1 = self._sizes[0], self._sizes[0] + self._sizes[1]
+        cosines = [l2_normalize(stored[:, :c0]) @ colour, l2_normalize(stored[:, c0:c1]) @ edges]
+        tw, th = self.config.thumb
+        thumbs = l2_normalize(stored[:, c1:]).reshape(-1, th, tw)
+        big = _upsample2(cv2, thumbs)  # [N, 2th, 2tw]
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        best = np.full(len(stored), -1.0, np.float32)
+        for scale in (1.0, *CROP_SCALES):  # the query shows part of the stored frame
+            w, h = max(2, round(2 * tw * scale)), max(2, round(2 * th * scale))
+            query = _centred(cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA).reshape(1, -1))[0]
+            for y, x in _offsets(2 * th - h, 2 * tw - w):
+                best = np.maximum(best, _centred(big[:, y : y + h, x : x + w].reshape(len(big), -1)) @ query)
+        whole = _centred(big.reshape(len(big), -1))
+        gh, gw = gray.shape
+        for scale in BORDER_SCALES:  # part of the query is the stored frame
+            w, h = max(2, round(gw * scale)), max(2, round(gh * scale))
+            for y, x in _offsets(gh - h, gw - w):
+                part = cv2.resize(gray[y : y + h, x : x + w], (2 * tw, 2 * th), interpolation=cv2.INTER_AREA)
+                best = np.maximum(best, whole @ _centred(part.reshape(1, -1))[0])
+        weights = np.square(np.asarray(self.config.block_weights, np.float32))
+        return (weights[0] * cosines[0] + weights[1] * cosines[1] + weights[2] * best) / weights.sum()
+
     def encode_text(self, texts: list[str]) -> np.ndarray:
         """Always raises: the descriptor has no text space."""
         raise ValueError(
@@ -242,3 +297,27 @@ def _check_images(images: np.ndarray) -> np.ndarray:
 
 
 ENCODERS.register("classical", ClassicalConfig)(ClassicalEncoder)
+
+
+def _offsets(spare_y: int, spare_x: int) -> list[tuple[int, int]]:
+    """``PLACEMENTS`` x ``PLACEMENTS`` (y, x) corners of a window with this much room each way."""
+    ys = np.unique(np.linspace(0, max(0, spare_y), PLACEMENTS).round().astype(int))
+    xs = np.unique(np.linspace(0, max(0, spare_x), PLACEMENTS).round().astype(int))
+    return [(int(y), int(x)) for y in ys for x in xs]
+
+
+def _centred(rows: np.ndarray) -> np.ndarray:
+    """Rows minus their mean, scaled to unit length (flat rows stay zero)."""
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+
+
+def _upsample2(cv2, thumbs: np.ndarray) -> np.ndarray:
+    """``[N,h,w]`` -> ``[N,2h,2w]`` bilinear, up to 128 thumbnails per resize (as channels, the most OpenCV takes)."""
+    n, h, w = thumbs.shape
+    out = np.empty((n, 2 * h, 2 * w), np.float32)
+    for start in range(0, n, 128):
+        part = np.ascontiguousarray(thumbs[start : start + 128].transpose(1, 2, 0))
+        up = cv2.resize(part, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+        out[start : start + 128] = up.reshape(2 * h, 2 * w, -1).transpose(2, 0, 1)
+    return out

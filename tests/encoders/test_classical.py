@@ -1,4 +1,4 @@
-"""The classical descriptor: shapes, unit rows, determinism, discrimination, speed, config checks."""
+"""The classical descriptor: shapes, unit rows, determinism, discrimination, speed, config checks, placed similarity."""
 
 from __future__ import annotations
 
@@ -107,3 +107,55 @@ def test_preset_matches_defaults_and_lists_become_tuples():
 def test_config_checks(field, value):
     with pytest.raises(ValueError, match=field):
         ClassicalConfig(**{field: value})
+
+
+def _smooth_scenes(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` unrelated 640x360 scenes of smooth colour (no bars, nothing alike)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (n, 6, 10, 3)).astype(np.float32)
+    return np.stack([np.clip(cv2.resize(c, (640, 360), interpolation=cv2.INTER_CUBIC), 0, 255) for c in coarse]).astype(
+        np.uint8
+    )
+
+
+def _in_window(frame: np.ndarray) -> np.ndarray:
+    """The frame inside a grey window with a light title bar on a blue desktop (not black: no bars to cut)."""
+    h, w = frame.shape[:2]
+    out = np.full((h + 60, w + 70, 3), (40, 90, 140), np.uint8)
+    out[25 : 25 + h, 30 : 40 + w] = 60
+    out[25 : 25 + h, 35 : 35 + w] = frame
+    out[5:25, 35 : 35 + w] = 225
+    return out
+
+
+def test_placed_similarity_finds_a_frame_from_its_crop_or_screenshot(encoder):
+    scenes = _smooth_scenes(8)
+    stored = encoder.encode_images(scenes)
+    queries = {  # a 70 % crop (84 % of each side) at three places, and a screenshot
+        "crop": [lambda f, x=x, y=y: f[y : y + 302, x : x + 538] for x, y in ((0, 0), (50, 28), (102, 57))],
+        "window": [_in_window],
+    }
+    gains: dict[str, list[float]] = {}
+    for kind, makers in queries.items():
+        for i, frame in enumerate(scenes):
+            for make in makers:
+                query = make(frame)
+                placed = encoder.placed_similarity(query, stored)
+                plain = float(encoder.encode_images(query[None])[0] @ stored[i])
+                assert int(np.argmax(placed)) == i, kind
+                assert placed[i] >= 0.9, (kind, placed[i], plain)
+                gains.setdefault(kind, []).append(placed[i] - plain)
+                assert placed[i] - np.sort(placed)[-2] >= 0.1, kind
+    assert np.mean(gains["crop"]) >= 0.1 and np.mean(gains["window"]) >= 0.03  # what the placements add
+
+
+def test_placed_similarity_of_a_whole_frame_matches_its_cosine(encoder, make_clip_frames):
+    frames = make_clip_frames(4)
+    stored = encoder.encode_images(frames)
+    for i, frame in enumerate(frames):
+        placed = encoder.placed_similarity(frame, stored)
+        assert placed.shape == (4,) and placed.dtype == np.float32
+        assert placed[i] >= 0.95
+        np.testing.assert_allclose(placed, stored @ stored[i], atol=0.25)  # same blocks; the thumbnail at 2x

@@ -226,7 +226,8 @@ class RetrievalAgent:
     def _image_clips(self, k: int, window) -> list[Hit]:
         """Clips by the global descriptor, with those the query's local features verify put first."""
         ranked = _relabel(
-            self.reader.search_vector(self._image_vector, "episodic@clip", max(k, GLOBAL_CANDIDATES), window), "image"
+            self.reader.search_image(self._image_query, self._image_vector, max(k, GLOBAL_CANDIDATES), window),
+            "image",
         )
         verified = self.verifier.verify(self._image_query, ranked, window)
         ids = {h.entry.id for h in verified}

@@ -14,6 +14,12 @@ from vidmem.types import Evidence, MemoryEntry
 RERANK_POOL = 64
 """Clip candidates re-ranked frame by frame for image queries."""
 
+IMAGE_POOL = 200
+"""Clips (by mean vector) whose frames an image query scores with the encoder's placed similarity.
+
+A crop or a screenshot lowers the plain cosine of the right clip below look-alikes'; 200 clips
+hold it (the placed scores then lift it), while 64 lost some on the joined needle hour."""
+
 FUSION_POOL = 100
 """Candidates each side of hybrid search contributes before fusion."""
 
@@ -88,6 +94,29 @@ class MemoryReader:
                     h.score = h.cosine = float((frames[h.entry.id] @ query).max())
             return sorted(pool, key=lambda h: -h.score)[:k]
         return self._search_group(query, group, k, window)
+
+    def search_image(
+        self, image: np.ndarray, vector: np.ndarray, k: int, window: tuple[float, float] | None = None
+    ) -> list[Hit]:
+        """Clips for an image query (``uint8 [H,W,3]`` RGB, and its ``vector``), scored by their best frame.
+
+        When the encoder offers ``placed_similarity`` (the classical descriptor does), ``IMAGE_POOL``
+        clips found by their mean vector are scored frame by frame allowing the query to be a crop
+        of a frame or to hold one inside a border; otherwise this is ``search_vector``.
+        """
+        placed = getattr(self.encoder, "placed_similarity", None)
+        if placed is None:
+            return self.search_vector(vector, "episodic@clip", k, window)
+        pool = self._search_group(vector, "episodic@clip", max(k, IMAGE_POOL), window)
+        if not pool:
+            return []
+        frames = self.store.frame_vectors([h.entry.id for h in pool])
+        stacks = [frames.get(h.entry.id, h.entry.vector[None]) for h in pool]
+        scores = placed(image, np.concatenate(stacks))
+        bounds = np.cumsum([0] + [len(x) for x in stacks])
+        for h, a, b in zip(pool, bounds[:-1], bounds[1:], strict=True):
+            h.score = h.cosine = float(scores[a:b].max())
+        return sorted(pool, key=lambda h: -h.score)[:k]
 
     def _search_group(
         self, query: np.ndarray, group: str, k: int, window: tuple[float, float] | None = None
