@@ -41,16 +41,21 @@ def still(tmp_path_factory):
     folder = tmp_path_factory.mktemp("still-shot")
     rng = np.random.default_rng(5)
     background, card = _texture(rng, SIZE[1], SIZE[0], 400), _texture(rng, 100, 90, 60)
-    path = folder / "still.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=Fraction(FPS))
-        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-        for i in range(int(DURATION * FPS)):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(_still_shot(i / FPS, background, card), format="rgb24")))
-        out.mux(stream.encode())
+    path = _write_video(folder / "still.mp4", lambda t: _still_shot(t, background, card), DURATION)
     store = folder / "still.mem"
     index_video(path, store, IngestConfig(ocr=False, speech=False))
     return path, store, (background, card)
+
+
+def _write_video(path, frame_at, duration: float):
+    """An H.264 video of ``frame_at(t)`` (``uint8 [H,W,3]`` RGB at ``SIZE``), ``FPS`` frames a second."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(FPS))
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        for i in range(int(duration * FPS)):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame_at(i / FPS), format="rgb24")))
+        out.mux(stream.encode())
+    return path
 
 
 def _sources(store):
@@ -139,3 +144,32 @@ def test_near_equal_verified_clips_of_two_videos_at_the_same_times_reorder(still
         ]
         ordered = ImageVerifier(s)._break_ties(hits)
     assert [h.entry.source for h in ordered] == ["other.mp4", first.source, second.source]
+
+
+def test_when_the_first_look_finds_nothing_the_next_global_candidates_are_looked_at(tmp_path):
+    """Fast footage under a crop: the right clip ranks behind look-alikes the first look decodes in vain."""
+    from vidmem.agent.image_search import SECOND_LOOK_GLOBAL, SECOND_LOOK_LATER, ImageVerifier
+    from vidmem.agent.reader import Hit
+
+    rng = np.random.default_rng(8)
+    wall, card = _texture(rng, SIZE[1], SIZE[0], 400), _texture(rng, 100, 90, 60)
+    other_wall, other_card = _texture(rng, SIZE[1], SIZE[0], 400), _texture(rng, 100, 90, 60)
+
+    def frame_at(t: float) -> np.ndarray:  # one scene for 7 s, another after
+        return _still_shot(t, wall, card) if t < 7.0 else _still_shot(t - 7.0, other_wall, other_card)
+
+    path = _write_video(tmp_path / "two-scenes.mp4", frame_at, 12.0)
+    store = tmp_path / "two-scenes.mem"
+    index_video(path, store, IngestConfig(ocr=False, speech=False))
+    query = apply("crop70", frame_at(9.0), np.random.default_rng(3))
+    with MemoryStore(store) as s:
+        clips = s.get_entries(s.select_ids("episodic", "clip", 0.0, 12.0))
+        first_scene = [e for e in clips if e.t_end <= 6.0 + 1e-6]
+        right = next(e for e in clips if e.t_start <= 9.0 < e.t_end)
+        assert SECOND_LOOK_GLOBAL <= len(first_scene) < SECOND_LOOK_LATER
+        ranked = [Hit(e, 0.9 - 0.01 * i, "image", 0.9 - 0.01 * i) for i, e in enumerate(first_scene)]
+        ranked.append(Hit(right, 0.5, "image", 0.5))
+        verifier = ImageVerifier(s)
+        assert verifier.rows is not None  # loads the store's sources too
+        hits = verifier._second_look(query, [], ranked, None)
+    assert hits and hits[0].entry.id == right.id and hits[0].via == "geometric"

@@ -12,7 +12,8 @@ that agree on one placement (inliers). Candidates come in two stages:
 The best verified frame (at least ``min_inliers``) names the clip that comes first in the answer.
 3. when the stored corners leave it unsure (no verified frame, fewer than ``STRONG_INLIERS``, or two
    frames about as good), the best candidates are looked at again in the source video, when it is
-   on disk and unchanged (``vidmem.agent.source_check``), and its best frame's clip comes first.
+   on disk and unchanged (``vidmem.agent.source_check``), and its best frame's clip comes first;
+   when none of them matches there, the next few clips of the global ranking are looked at too.
 Stores built before local features existed answer as before (global ranking only).
 """
 
@@ -39,6 +40,9 @@ SECOND_LOOK_VERIFIED = 3
 SECOND_LOOK_PAD = 1.0
 SECOND_LOOK_GLOBAL = 3
 """Unverified clips of the global ranking looked at again in the source."""
+SECOND_LOOK_LATER = 8
+"""When that look finds nothing, the global ranking's unverified clips up to this rank are looked at next
+(fast footage under a crop: the right clip ranks 4th-6th behind look-alikes, mirrored filler among them)."""
 TIE_FRACTION = 0.75
 """Verified frames with at least this fraction of the best inlier count are ranked by the global cosine."""
 
@@ -115,18 +119,15 @@ class ImageVerifier:
     def _second_look(self, image: np.ndarray, hits: list[Hit], ranked: list[Hit], window) -> list[Hit]:
         """Hits with the source video's best matching frame first (``vidmem.agent.source_check``)."""
         check = self._source_check()
-        spans = [(h, SECOND_LOOK_PAD) for h in hits[:SECOND_LOOK_VERIFIED]]
-        spans += [(h, 0.0) for h in ranked[:SECOND_LOOK_GLOBAL] if h.via != "geometric"]
-        wanted = []
-        for h, pad in spans:
-            sid = self._source_ids.get(h.entry.source)
-            if sid is not None:
-                t0, t1 = h.entry.t_start - pad, h.entry.t_end + pad
-                if window is not None:
-                    t0, t1 = max(t0, window[0]), min(t1, window[1])
-                if t1 >= t0:
-                    wanted.append((sid, t0, t1))
-        match = check.best(image, wanted) if wanted else None
+        unverified = [h for h in ranked if h.via != "geometric"]
+        first = [(h, SECOND_LOOK_PAD) for h in hits[:SECOND_LOOK_VERIFIED]]
+        first += [(h, 0.0) for h in unverified[:SECOND_LOOK_GLOBAL]]
+        match = None
+        for spans in (first, [(h, 0.0) for h in unverified[SECOND_LOOK_GLOBAL:SECOND_LOOK_LATER]]):
+            wanted = self._spans(spans, window)
+            match = check.best(image, wanted) if wanted else None
+            if match is not None:
+                break
         if match is None:
             return hits
         entry = self._clip_entry(match.source_id, match.t)
@@ -136,6 +137,19 @@ class ImageVerifier:
         cosine = by_id[entry.id].cosine if entry.id in by_id else None
         score = max([geometric_score(match.inliers)] + [h.score + 1e-6 for h in hits if h.via == "geometric"])
         return [Hit(entry, min(score, 1.999999), "geometric", cosine)] + [h for h in hits if h.entry.id != entry.id]
+
+    def _spans(self, hits: list[tuple[Hit, float]], window) -> list[tuple[int, float, float]]:
+        """``(source id, t0, t1)`` of each hit's clip widened by its pad, inside ``window``."""
+        wanted = []
+        for h, pad in hits:
+            sid = self._source_ids.get(h.entry.source)
+            if sid is not None:
+                t0, t1 = h.entry.t_start - pad, h.entry.t_end + pad
+                if window is not None:
+                    t0, t1 = max(t0, window[0]), min(t1, window[1])
+                if t1 >= t0:
+                    wanted.append((sid, t0, t1))
+        return wanted
 
     def _source_check(self):
         if self._check is None:
