@@ -25,6 +25,10 @@ class Encoder(Protocol):
         version: a string that changes whenever vectors would change (weights, parameters).
         dim: vector length D.
         has_text: True when ``encode_text`` maps text into the image space.
+
+    Optional: ``placed_similarity(image, stored) -> float32 [N]``, one query picture against stored
+    single-frame vectors allowing a crop or a border around the frame (the classical descriptor has
+    it; image search uses it when present, else the plain cosine).
     """
 
     name: str
