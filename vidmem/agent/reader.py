@@ -17,8 +17,10 @@ RERANK_POOL = 64
 IMAGE_POOL = 200
 """Clips (by mean vector) whose frames an image query scores with the encoder's placed similarity.
 
-A crop or a screenshot lowers the plain cosine of the right clip below look-alikes'; 200 clips
-hold it (the placed scores then lift it), while 64 lost some on the joined needle hour."""
+A crop or a screenshot lowers the right clip's plain cosine below look-alikes', so the pool must be
+wide enough to hold it until the placed scores lift it. On the joined needle hour (1,920 queries)
+200 clips ranked as well as placed scores over every stored frame (right clip in the top 24:
+0.996); a pool of 28 clips, 0.984."""
 
 FUSION_POOL = 100
 """Candidates each side of hybrid search contributes before fusion."""
