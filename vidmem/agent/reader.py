@@ -90,11 +90,7 @@ class MemoryReader:
         """
         if group == "episodic@clip":
             pool = self._search_group(query, group, max(k, RERANK_POOL), window)
-            frames = self.store.frame_vectors([h.entry.id for h in pool])
-            for h in pool:
-                if h.entry.id in frames:
-                    h.score = h.cosine = float((frames[h.entry.id] @ query).max())
-            return sorted(pool, key=lambda h: -h.score)[:k]
+            return self._by_best_frame(pool, lambda frames: frames @ query)[:k]
         return self._search_group(query, group, k, window)
 
     def search_image(
@@ -110,15 +106,22 @@ class MemoryReader:
         if placed is None:
             return self.search_vector(vector, "episodic@clip", k, window)
         pool = self._search_group(vector, "episodic@clip", max(k, IMAGE_POOL), window)
+        return self._by_best_frame(pool, lambda frames: placed(image, frames))[:k]
+
+    def _by_best_frame(self, pool: list[Hit], score) -> list[Hit]:
+        """``pool`` scored by each clip's best frame, best first (``score``: ``float [F,D]`` -> ``[F]``).
+
+        A clip that stored no frame vectors counts its mean vector as its one frame.
+        """
         if not pool:
             return []
         frames = self.store.frame_vectors([h.entry.id for h in pool])
         stacks = [frames.get(h.entry.id, h.entry.vector[None]) for h in pool]
-        scores = placed(image, np.concatenate(stacks))
+        scores = score(np.concatenate(stacks))
         bounds = np.cumsum([0] + [len(x) for x in stacks])
         for h, a, b in zip(pool, bounds[:-1], bounds[1:], strict=True):
             h.score = h.cosine = float(scores[a:b].max())
-        return sorted(pool, key=lambda h: -h.score)[:k]
+        return sorted(pool, key=lambda h: -h.score)
 
     def _search_group(
         self, query: np.ndarray, group: str, k: int, window: tuple[float, float] | None = None
