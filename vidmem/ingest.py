@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from vidmem.detail_frames import DetailFrames, detail_ratio, detail_splitter
 from vidmem.errors import StoreError, VidmemError
 from vidmem.iterate import batched as _batched
 from vidmem.iterate import prefetch
@@ -56,6 +57,9 @@ class IngestConfig:
         backend: ``auto``, ``decord`` or ``pyav``.
         keypoints: keep ORB keypoints of one frame per clip, so image queries survive crops and
             borders (about 6 MB per video-hour; ``vidmem.agent.image_search``).
+        detail_fps: also look at frames this often and keep the vectors of those that differ from
+            the last kept one (fast footage; ``vidmem.detail_frames``); 0 turns it off; None: 5 fps
+            for the classical descriptor, off for learned encoders (a frame costs them ~100x more).
     """
 
     fps: float = 1.0
@@ -76,6 +80,7 @@ class IngestConfig:
     max_side: int = 640
     backend: str = "auto"
     keypoints: bool = True
+    detail_fps: float | None = None
     tokens: str | None = None  # memory-token condenser (``kmeans``, a ``.pt`` checkpoint); None: no tokens
 
     def __post_init__(self) -> None:
@@ -86,6 +91,8 @@ class IngestConfig:
             or abs(round(self.clip_seconds * self.fps) - self.clip_seconds * self.fps) > 1e-6
         ):
             raise ValueError("clip_seconds * fps must be a whole number of frames >= 1")
+        if self.detail_fps is not None:
+            detail_ratio(self.detail_fps, self.fps)  # raises on a rate that is not a multiple of fps
         if self.commit_every < 1 or self.clip_budget < 10:
             raise ValueError("commit_every must be >= 1 and clip_budget >= 10")
 
@@ -188,7 +195,8 @@ def index_video(
         run = _Run(store, source_id, writer, config, _TextVectors(store, config.text_encoder))
         run.keypoints = _keypoint_writer(config, store)
         total = max(1, int(np.ceil(info.duration / config.clip_seconds))) if info.duration else None
-        clips = _clips(path, config, info.duration, start_clip)
+        run.details = detail_splitter(encoder, config.detail_fps, config.fps, config.clip_seconds)
+        clips = _clips(path, config, info.duration, start_clip, run.details)
         next_clip = run.consume(clips, encoder, start_clip, total, progress)
         run.finish(next_clip, build_indexes)
         restored = restore_keyframes(store, source_id, path, config, info.duration)  # lost before a resume
@@ -196,13 +204,18 @@ def index_video(
         return _report(store, path, source_id, status, next_clip, next_clip - start_clip, started, restored)
 
 
-def _clips(path: Path, config: IngestConfig, duration: float | None, start_clip: int) -> Iterator:
+def _clips(
+    path: Path, config: IngestConfig, duration: float | None, start_clip: int, details: DetailFrames | None = None
+) -> Iterator:
     from vidmem.io import chunk_clips, sample_frames
 
+    ratio = details.ratio if details is not None else 1
     frames = sample_frames(
-        str(path), fps=config.fps, start=start_clip * config.clip_seconds, backend=config.backend,
+        str(path), fps=config.fps * ratio, start=start_clip * config.clip_seconds, backend=config.backend,
         max_side=config.max_side,
     )  # fmt: skip
+    if details is not None:
+        frames = details.grid(frames)
     return prefetch(chunk_clips(frames, config.fps, config.clip_seconds, str(path.resolve()), duration), depth=8)
 
 
@@ -210,6 +223,7 @@ class _Run:
     """One ingest's loop: batches of clips in, checkpoints out."""
 
     keypoints = None  # a KeypointWriter when the ingest keeps local features
+    details: DetailFrames | None = None  # detail-frame vectors kept aside per clip
 
     def __init__(self, store: MemoryStore, source_id: int, writer: MemoryWriter, config: IngestConfig, text) -> None:
         self.store, self.source_id, self.writer, self.config, self.text = (
@@ -230,7 +244,8 @@ class _Run:
                 vecs = encoder.encode_images(frames)
                 bounds = np.cumsum([0] + [len(c.frames) for c in group])
                 per_clip = [vecs[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-                batch = self.writer.add_clips(group, per_clip)
+                more = [self.details.take(c.index) for c in group] if self.details is not None else None
+                batch = self.writer.add_clips(group, per_clip, more)
                 if self.keypoints is not None:
                     self.keypoints.add(group)
                 next_clip = group[-1].index + 1

@@ -16,6 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", required=True, help="store directory (created when missing)")
     p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
     p.add_argument("--clip-seconds", type=float, default=2.0, help="clip length in seconds (default 2)")
+    p.add_argument(
+        "--detail-fps",
+        type=float,
+        help="also describe frames this often where footage changes fast, for image search; 0: off "
+        "(default 5 with the classical encoder, off with learned ones)",
+    )
     p.add_argument("--encoder", default="classical", help="visual encoder name or preset (default classical)")
     p.add_argument("--text-encoder", default="minilm", help="text encoder preset (default minilm, offline)")
     p.add_argument("--captions", help="caption JSON (seconds, or 'startframe_endframe' keys)")
@@ -69,7 +75,7 @@ def _index(args: argparse.Namespace) -> dict[str, Any]:
     config = IngestConfig(
         fps=args.fps, clip_seconds=args.clip_seconds, encoder=args.encoder, text_encoder=args.text_encoder,
         ocr=not args.no_ocr, speech=not args.no_speech, subtitles=tuple(args.subtitles), captions=args.captions,
-        backend=args.backend, clip_budget=args.clip_budget, tokens=args.tokens,
+        backend=args.backend, clip_budget=args.clip_budget, tokens=args.tokens, detail_fps=args.detail_fps,
     )  # fmt: skip
     if _is_collection(args):
         from vidmem.cli.collection_commands import index_many

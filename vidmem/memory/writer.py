@@ -72,17 +72,25 @@ class MemoryWriter:
         self.condenser = None  # memory tokens (encoders.condenser), set by the ingest when asked for
         self.prev_tokens: np.ndarray | None = None  # float32 [K,D] of the previous clip
 
-    def add_clips(self, clips: Sequence[Clip], frame_vectors: Sequence[np.ndarray]) -> Batch:
-        """``frame_vectors[i]`` is ``float32 [T_i,D]`` for ``clips[i].frames``."""
+    def add_clips(
+        self, clips: Sequence[Clip], frame_vectors: Sequence[np.ndarray], details: Sequence | None = None
+    ) -> Batch:
+        """``frame_vectors[i]`` is ``float32 [T_i,D]`` for ``clips[i].frames``.
+
+        ``details[i]``, when given, holds more frame vectors of clip ``i`` (``vidmem.detail_frames``,
+        or None): stored with its frame vectors for image search, left out of everything else.
+        """
         batch = Batch()
-        for clip, vecs in zip(clips, frame_vectors, strict=True):
-            self._add_clip(clip, vecs, batch)
+        for i, (clip, vecs) in enumerate(zip(clips, frame_vectors, strict=True)):
+            more = details[i] if details is not None else None
+            self._add_clip(clip, vecs, batch, more)
         batch.replaced[("semantic", "")] = self.semantic.entries()
         batch.replaced[("semantic", "fact")] = self.facts.entries()
         return batch
 
-    def _add_clip(self, clip: Clip, vecs: np.ndarray, batch: Batch) -> None:
+    def _add_clip(self, clip: Clip, vecs: np.ndarray, batch: Batch, details: np.ndarray | None = None) -> None:
         vector = unit(vecs.mean(axis=0))
+        stored = vecs if details is None else np.concatenate([vecs, details])
         novel = False
         if self.prev_clip_vec is not None:
             novel = self.novelty.is_novel(cosine_distance(self.prev_clip_vec, vector))
@@ -92,7 +100,7 @@ class MemoryWriter:
         entry = MemoryEntry(
             store="episodic", scale="clip", t_start=clip.t_start, t_end=clip.t_end, vector=vector,
             keyframe=self.last_keyframe, text=" ".join(dict.fromkeys(t for t in texts if t)),
-            source=self.source, encoder=self.encoder, extra={"clips": 1, "index": clip.index, "_frames": vecs},
+            source=self.source, encoder=self.encoder, extra={"clips": 1, "index": clip.index, "_frames": stored},
         )  # fmt: skip
         batch.entries.append(entry)
         if self.condenser is not None:
