@@ -22,6 +22,12 @@ wide enough to hold it until the placed scores lift it. On the joined needle hou
 200 clips ranked as well as placed scores over every stored frame (right clip in the top 24:
 0.996); a pool of 28 clips, 0.984."""
 
+FRAME_POOL = 200
+"""Clips owning the frames nearest an image query (plain cosine over every stored frame) that join
+``IMAGE_POOL``: in a fast pan a clip's mean vector is far from any one of its frames, so the clip
+holding the query's own frame (a detail frame, ``vidmem.detail_frames``) can miss the mean-vector
+pool (bikes 3.0 s on the joined needle hour: its clip 155th by mean vector, first by that frame)."""
+
 FUSION_POOL = 100
 """Candidates each side of hybrid search contributes before fusion."""
 
@@ -72,6 +78,7 @@ class MemoryReader:
         self.store = store
         self.encoder = encoder
         self.text_encoder = text_encoder
+        self._frames: tuple | None = None  # (key, owner ids, float32 [F,D]) of every clip's frames
 
     @property
     def has_text(self) -> bool:
@@ -106,7 +113,30 @@ class MemoryReader:
         if placed is None:
             return self.search_vector(vector, "episodic@clip", k, window)
         pool = self._search_group(vector, "episodic@clip", max(k, IMAGE_POOL), window)
+        pool += self._frame_owners(vector, FRAME_POOL, window, {h.entry.id for h in pool})
         return self._by_best_frame(pool, lambda frames: placed(image, frames))[:k]
+
+    def _frame_owners(self, vector: np.ndarray, n: int, window, exclude: set[int]) -> list[Hit]:
+        """Clip hits owning the ``n`` frames nearest ``vector`` by cosine (clips in ``exclude`` left out)."""
+        ids = self.store.select_ids("episodic", "clip")
+        key = (len(ids), int(ids[-1]) if len(ids) else -1)
+        if self._frames is None or self._frames[0] != key:
+            stacks = self.store.frame_vectors(ids)
+            owned = [np.full(len(v), i, np.int64) for i, v in stacks.items()]
+            owners = np.concatenate(owned) if owned else np.zeros(0, np.int64)
+            matrix = np.concatenate(list(stacks.values())) if stacks else np.zeros((0, len(vector)), np.float32)
+            self._frames = (key, owners, matrix.astype(np.float32))
+        _, owners, matrix = self._frames
+        if window is not None:
+            inside = np.isin(owners, self.store.select_ids("episodic", "clip", window[0], window[1]))
+            owners, matrix = owners[inside], matrix[inside]
+        if not len(owners):
+            return []
+        scores = matrix @ vector.astype(np.float32)
+        top = np.argsort(-scores)[:n]
+        wanted = [int(i) for i in dict.fromkeys(owners[top].tolist()) if int(i) not in exclude]
+        entries = {e.id: e for e in self.store.get_entries(wanted)}
+        return [Hit(entries[i], float(scores[top][owners[top] == i].max()), "dense") for i in wanted if i in entries]
 
     def _by_best_frame(self, pool: list[Hit], score) -> list[Hit]:
         """``pool`` scored by each clip's best frame, best first (``score``: ``float [F,D]`` -> ``[F]``).
