@@ -173,3 +173,65 @@ def test_when_the_first_look_finds_nothing_the_next_global_candidates_are_looked
         assert verifier.rows is not None  # loads the store's sources too
         hits = verifier._second_look(query, [], ranked, None)
     assert hits and hits[0].entry.id == right.id and hits[0].via == "geometric"
+
+
+def _clip_hits(store, inliers_and_cosines):
+    """Geometric hits on the still shot's first clips, with the given inlier counts and cosines."""
+    from vidmem.agent.image_search import geometric_score
+    from vidmem.agent.reader import Hit
+
+    with MemoryStore(store) as s:
+        clips = s.get_entries(s.select_ids("episodic", "clip", 0.0, DURATION))
+    return [Hit(e, geometric_score(n), "geometric", c) for e, (n, c) in zip(clips, inliers_and_cosines, strict=False)]
+
+
+def test_the_source_is_looked_at_again_only_when_geometry_and_the_global_ranking_leave_it_open(still):
+    from vidmem.agent.image_search import second_look_needed
+    from vidmem.agent.reader import Hit
+
+    _, store, _ = still
+    a, b, c = _clip_hits(store, [(12, 0.9), (11, 0.8), (5, 0.7)])
+    ranked = [Hit(h.entry, h.cosine, "image", h.cosine) for h in (a, b, c)]
+    assert second_look_needed([40, 10], [a, b], ranked) is None  # strong and alone
+    assert second_look_needed([12], [a], ranked) is None  # weak, alone, and the global ranking's first too
+    assert second_look_needed([12], [a], ranked[1:]) == "all"  # weak, and the global ranking disagrees
+    assert second_look_needed([12, 11], [a, b], ranked) == "tied"  # which instant: inside the tied clips
+    assert second_look_needed([40, 38], [a, b], ranked) == "tied"
+    assert second_look_needed([40, 38], [b, a], ranked) == "all"
+    assert second_look_needed([], [], ranked) == "all"  # nothing verified
+
+
+@pytest.mark.parametrize("t", [4.6, 11.4])
+def test_a_look_inside_tied_clips_names_the_clip_of_the_query_instant(still, t):
+    """A still shot: neighbouring clips verify equally; the tied look decodes only them and finds the instant."""
+    from vidmem.agent.image_search import ImageVerifier, geometric_score
+    from vidmem.agent.reader import Hit
+
+    _, store, (background, card) = still
+    query = apply("crop70", _still_shot(t, background, card), np.random.default_rng(2))
+    with MemoryStore(store) as s:
+        clips = s.get_entries(s.select_ids("episodic", "clip", 0.0, DURATION))
+        right = next(e for e in clips if e.t_start <= t < e.t_end)
+        before = next(e for e in clips if abs(e.t_end - right.t_start) < 1e-6)
+        far = next(e for e in clips if e.t_start >= right.t_end + 4.0)  # 9 inliers of 20: not tied
+        hits = [
+            Hit(before, geometric_score(20), "geometric", 0.9),
+            Hit(right, geometric_score(20) - 1e-6, "geometric", 0.8),
+        ]
+        hits.append(Hit(far, geometric_score(9), "geometric", 0.7))
+        ranked = [Hit(h.entry, h.cosine, "image", h.cosine) for h in hits]
+        verifier = ImageVerifier(s)
+        assert verifier.rows is not None
+        out = verifier._second_look(query, hits, ranked, None, tied_only=True)
+    assert out[0].entry.id == right.id and out[0].via == "geometric"
+    assert {h.entry.id for h in out} == {before.id, right.id, far.id}
+
+
+def test_verified_hits_come_first_in_inlier_order_whatever_a_later_re_ranking_did(still):
+    from vidmem.agent.image_search import verified_first
+    from vidmem.agent.reader import Hit
+
+    _, store, _ = still
+    eight, eleven = _clip_hits(store, [(8, 0.7), (11, 0.9)])
+    loose = Hit(eight.entry, 0.95, "image", 0.95)
+    assert verified_first([loose, eight, eleven]) == [eleven, eight, loose]
